@@ -1,0 +1,114 @@
+import json
+import subprocess
+import sys
+
+import pytest
+
+from dragon_repro import data
+
+
+@pytest.fixture(scope="module")
+def task101_cases():
+    return data.generate_task101(range(500))
+
+
+def test_generated_cases_equal_the_published_dragon_files(task101_cases, shared_dragon):
+    folder = shared_dragon / "Task101_Example_sl_bin_clf-fold0"
+    config = data.read_task_config(folder)
+    published = [data.read_dataset(folder / f"nlp-{s}-dataset.json", config) for s in ("training", "validation")]
+    published.append(data.load_ground_truth(shared_dragon / "Task101_Example_sl_bin_clf-ground-truth.json", config))
+    expected = {r.uid: (r.text, r.label) for frame in published for r in frame.itertuples()}
+    generated = {r.uid: (r.text, r.label) for r in task101_cases.itertuples()}
+    assert len(expected) == 500
+    assert generated == expected
+
+
+def test_long_cases_are_the_twenty_longest(task101_cases):
+    longest = task101_cases.assign(n=task101_cases.text.str.len()).nlargest(20, "n")
+    assert set(longest["index"]) == set(task101_cases.loc[task101_cases.long_case, "index"])
+    assert task101_cases.long_case.sum() == 20
+
+
+def test_split_is_400_100_stratified_and_fixed(task101_cases):
+    train, validation = data.split_train_validation(task101_cases)
+    assert (len(train), len(validation)) == (400, 100)
+    assert set(train.uid).isdisjoint(validation.uid)
+    assert validation.long_case.sum() == 4 and train.long_case.sum() == 16
+    assert abs(validation.label.mean() - task101_cases.label.mean()) < 0.01
+    again = data.split_train_validation(data.generate_task101(range(500)))[1]
+    assert list(again.uid) == list(validation.uid)
+
+
+def test_written_task_folder_round_trips(tmp_path):
+    folder = data.write_task101(tmp_path / "task", evaluation_sizes={"fresh": 5, "long": 3, "noisy": 5})
+    config = json.loads((folder / "nlp-task-configuration.json").read_text())
+    assert config["recommended_truncation_side"] == "left"
+    assert config["label_name"] == "single_label_binary_classification_target"
+    task = data.load_task_folder(folder)
+    assert {k: len(v) for k, v in task.splits.items()} == {
+        "training": 400, "validation": 100, "fresh": 5, "long": 3, "noisy": 5}
+    assert task.classes() == [False, True]
+    assert task["long"].uid.str.extract(r"(\d+)$")[0].astype(int).mod(25).eq(0).all()
+    assert not list(tmp_path.glob(".task*")), "staging folder left behind"
+
+
+def test_noisy_set_differs_from_fresh_only_by_noise():
+    fresh, noisy = data.evaluation_set("fresh", 20), data.evaluation_set("noisy", 20)
+    assert list(fresh.uid) == list(noisy.uid) and list(fresh.label) == list(noisy.label)
+    assert (fresh.text != noisy.text).sum() >= 15
+
+
+def test_loader_reads_multiclass_task102(shared_dragon):
+    task = data.load_task_folder(shared_dragon / "Task102_Example_sl_mc_clf-fold0")
+    assert not task.config.is_binary
+    assert (len(task["training"]), len(task["validation"]), len(task["test"])) == (560, 140, 300)
+    assert task["test"].label.isna().all()
+    assert len(task.classes()) > 2 and all(isinstance(c, str) for c in task.classes())
+
+
+def _folder_with(tmp_path, records, label_name="single_label_binary_classification_target", raw=None):
+    folder = tmp_path / "bad"
+    folder.mkdir()
+    (folder / "nlp-task-configuration.json").write_text(json.dumps(
+        {"task_name": "T", "label_name": label_name, "input_name": "text", "recommended_truncation_side": "left"}))
+    (folder / "nlp-training-dataset.json").write_text(raw if raw is not None else json.dumps(records))
+    (folder / "nlp-validation-dataset.json").write_text(json.dumps([{"uid": "v", "text": "t", label_name: True}]))
+    return folder
+
+
+GOOD = {"uid": "a", "text": "lesion of 2 cm", "single_label_binary_classification_target": True}
+BAD_INPUTS = {
+    "malformed json": (None, '[{"uid": "a",', "malformed JSON at line 1"),
+    "missing text": ([GOOD, {"uid": "b", "single_label_binary_classification_target": False}], None,
+                     "record 1, field 'text': missing or empty"),
+    "empty text": ([{**GOOD, "text": "  "}], None, "record 0, field 'text'"),
+    "label of wrong type": ([GOOD, {**GOOD, "uid": "b", "single_label_binary_classification_target": "yes"}], None,
+                            "record 1, field 'single_label_binary_classification_target': expected bool, got str"),
+    "duplicate uid": ([GOOD, GOOD], None, "record 1, field 'uid': duplicate 'a' (first at record 0)"),
+}
+
+
+@pytest.mark.parametrize("case", BAD_INPUTS, ids=list(BAD_INPUTS))
+def test_bad_input_gives_one_line_error_naming_file_record_and_field(tmp_path, case):
+    records, raw, expected = BAD_INPUTS[case]
+    folder = _folder_with(tmp_path, records, raw=raw)
+    with pytest.raises(data.DataError) as err:
+        data.load_task_folder(folder)
+    message = str(err.value)
+    assert str(folder / "nlp-training-dataset.json") in message and expected in message
+    assert "\n" not in message
+
+
+def test_unknown_label_name_is_rejected(tmp_path):
+    folder = _folder_with(tmp_path, [GOOD], label_name="multi_label_regression_target")
+    with pytest.raises(data.DataError, match=r"nlp-task-configuration.json: field 'label_name': unsupported"):
+        data.load_task_folder(folder)
+
+
+def test_cli_reports_bad_input_without_traceback(tmp_path):
+    folder = _folder_with(tmp_path, [GOOD, GOOD])
+    result = subprocess.run([sys.executable, "-m", "dragon_repro", "validate", str(folder)],
+                            capture_output=True, text=True)
+    assert result.returncode == 2
+    assert "Traceback" not in result.stderr
+    assert "duplicate 'a'" in result.stderr and result.stdout == ""

@@ -1,0 +1,51 @@
+import time
+
+import pytest
+import torch
+from transformers import AutoModel, AutoTokenizer, LongformerModel
+
+from dragon_repro import model
+
+
+def test_embedded_longformer_matches_minilm_on_short_text():
+    window = 64
+    folder = model.ensure_embedded_model(window=window, layers=6, max_length=1024)
+    tokenizer = AutoTokenizer.from_pretrained(model.minilm_dir())
+    text = "Patient presents with lesion of 2.8 cm. Case involves normal of 13 mm."
+    encoded = tokenizer(text, return_tensors="pt")
+    assert encoded["input_ids"].shape[1] < window // 2
+    minilm = AutoModel.from_pretrained(model.minilm_dir()).eval()
+    longformer = LongformerModel.from_pretrained(folder).eval()
+    with torch.no_grad():
+        expected = minilm(**encoded).last_hidden_state
+        got = longformer(**encoded).last_hidden_state
+    cosine = torch.nn.functional.cosine_similarity(expected, got, dim=-1)
+    assert cosine.min().item() >= 0.9999
+
+
+def test_embedded_positions_are_tiled_past_512():
+    folder = model.ensure_embedded_model(window=64, layers=6, max_length=1024)
+    positions = LongformerModel.from_pretrained(folder).embeddings.position_embeddings.weight
+    learned = AutoModel.from_pretrained(model.minilm_dir()).embeddings.position_embeddings.weight
+    assert positions.shape[0] == 1024 + 1
+    assert torch.equal(positions[1:513], learned) and torch.equal(positions[513:1025], learned)
+
+
+def test_every_model_loads_through_one_from_pretrained_path():
+    classifier, tokenizer = model.load_model_and_tokenizer("tiny", num_labels=2)
+    assert type(classifier).__name__ == "LongformerForSequenceClassification"
+    assert classifier.config.num_hidden_layers == 2 and tokenizer.is_fast
+    logits = classifier(**tokenizer("lesion of 2 cm", return_tensors="pt")).logits
+    assert logits.shape == (1, 2)
+
+
+def test_unavailable_hub_name_fails_fast_with_a_hint():
+    start = time.perf_counter()
+    with pytest.raises(model.ModelNotAvailable, match="pass that folder with --model"):
+        model.load_model_and_tokenizer("joeranbosma/not-a-real-dragon-model")
+    assert time.perf_counter() - start < 1.0
+
+
+def test_embedded_spec_rejects_an_odd_window():
+    with pytest.raises(ValueError, match="even"):
+        model.resolve_model("embedded-w63")

@@ -1,0 +1,229 @@
+"""Tests for dragon_repro.stats against statsmodels/scipy/sklearn or hand-computed values."""
+
+import math
+
+import numpy as np
+import pytest
+from scipy import stats as sps
+from sklearn.metrics import accuracy_score, f1_score
+
+from dragon_repro import stats as st
+
+
+def _case(n=100, seed=1):
+    """Binary labels with model a ~72% correct and b a correlated, better copy of a."""
+    rng = np.random.default_rng(seed)
+    y = rng.integers(0, 2, n)
+    a = np.where(rng.random(n) < 0.72, y, 1 - y)
+    fix = (a != y) & (rng.random(n) < 0.5)  # b fixes about half of a's errors
+    b = np.where(fix, y, a)
+    return y, a, b
+
+
+def _discordant(n_both, a_only, b_only, n_neither):
+    """Build predictions with the given correct/incorrect pattern (all labels 1)."""
+    y = np.ones(n_both + a_only + b_only + n_neither, dtype=int)
+    a = np.array([1] * n_both + [1] * a_only + [0] * b_only + [0] * n_neither)
+    b = np.array([1] * n_both + [0] * a_only + [1] * b_only + [0] * n_neither)
+    return y, a, b
+
+
+# --- McNemar ---------------------------------------------------------------
+
+
+def test_mcnemar_exact_hand_computed():
+    y, a, b = _discordant(80, 1, 9, 10)
+    res = st.mcnemar_exact(y, a, b)
+    assert (res.a_only_correct, res.b_only_correct) == (1, 9)
+    # two-sided exact binomial: 2 * P(X <= 1 | n=10, p=.5) = 2 * 11/1024
+    assert res.pvalue == pytest.approx(0.021484375, abs=1e-12)
+    assert res.pvalue == pytest.approx(sps.binomtest(1, 10, 0.5).pvalue)
+
+
+def test_mcnemar_no_discordant_pairs():
+    y, a, b = _discordant(90, 0, 0, 10)
+    assert st.mcnemar_exact(y, a, b).pvalue == pytest.approx(1.0)
+
+
+def test_length_mismatch_raises():
+    with pytest.raises(ValueError, match="equal length"):
+        st.mcnemar_exact([0, 1], [0, 1], [0])
+
+
+# --- Bootstrap ---------------------------------------------------------------
+
+
+@pytest.mark.parametrize("metric", ["accuracy", "f1"])
+def test_paired_bootstrap_matches_sklearn_loop(metric):
+    y, a, b = _case()
+    score = accuracy_score if metric == "accuracy" else lambda t, p: f1_score(t, p, zero_division=0)
+    res = st.paired_bootstrap_ci(y, a, b, metric=metric, n_resamples=60, seed=3)
+    # Reference: same index draws, scored one resample at a time with sklearn (kept short: slow).
+    idx = np.random.default_rng(3).integers(0, y.size, size=(60, y.size))
+    deltas = [score(y[i], b[i]) - score(y[i], a[i]) for i in idx]
+    assert res.delta == pytest.approx(score(y, b) - score(y, a))
+    assert (res.low, res.high) == pytest.approx(tuple(np.percentile(deltas, [2.5, 97.5])))
+
+
+def test_f1_zero_division_rows_score_zero():
+    y = np.array([[0, 0, 0], [1, 0, 0]])
+    p = np.array([[0, 0, 0], [0, 1, 0]])
+    expected = [f1_score(t, q, zero_division=0) for t, q in zip(y, p)]
+    assert st._metric_rows(y, p, "f1") == pytest.approx(expected)
+
+
+def test_paired_bootstrap_narrower_than_unpaired_for_correlated_models():
+    y, a, b = _case(n=300)
+    paired = st.paired_bootstrap_ci(y, a, b, paired=True)
+    unpaired = st.paired_bootstrap_ci(y, a, b, paired=False)
+    assert paired.delta == unpaired.delta
+    assert paired.high - paired.low < 0.75 * (unpaired.high - unpaired.low)
+    # b never does worse than a on any case, so every paired resample has delta >= 0.
+    assert unpaired.low < paired.low
+    assert paired.low > 0
+
+
+def test_bootstrap_rejects_unknown_metric():
+    y, a, b = _case()
+    with pytest.raises(ValueError, match="metric"):
+        st.paired_bootstrap_ci(y, a, b, metric="auc")
+
+
+# --- Approximate randomisation ---------------------------------------------
+
+
+def test_approximate_randomization_identical_predictions():
+    y, a, _ = _case()
+    assert st.approximate_randomization_pvalue(y, a, a.copy(), n_permutations=500) == 1.0
+
+
+def test_approximate_randomization_clearly_better_model():
+    y, a, b = _case(n=200)
+    p = st.approximate_randomization_pvalue(y, a, b, metric="accuracy", n_permutations=2000)
+    assert p == pytest.approx(1 / 2001)
+
+
+def test_approximate_randomization_matches_loop_reference():
+    y, a, b = _case(n=60, seed=7)
+    b = np.where(np.arange(60) % 5 == 0, 1 - b, b)  # make the comparison non-trivial
+    n_perm = 80  # sklearn scores ~3 ms per call; keep the reference loop short
+    p = st.approximate_randomization_pvalue(y, a, b, metric="f1", n_permutations=n_perm, seed=4)
+    swap = np.random.default_rng(4).random((n_perm, y.size)) < 0.5
+    obs = abs(f1_score(y, b) - f1_score(y, a))
+    perm = [abs(f1_score(y, np.where(s, a, b)) - f1_score(y, np.where(s, b, a))) for s in swap]
+    assert p == pytest.approx((sum(d >= obs - 1e-12 for d in perm) + 1) / (n_perm + 1))
+    assert 0.0 < p < 1.0
+
+
+# --- Seeds -----------------------------------------------------------------
+
+
+def test_seed_summary_hand_computed():
+    s = st.seed_summary([1.0, 2.0, 3.0])
+    half = 4.302653 * 1 / math.sqrt(3)  # t_{0.975, 2} * sd / sqrt(n) = 2.4841
+    assert (s.n, s.mean, s.sd) == (3, 2.0, 1.0)
+    assert s.low == pytest.approx(2 - half, abs=1e-5)
+    assert s.high == pytest.approx(2 + half, abs=1e-5)
+    assert half == pytest.approx(2.4841, abs=1e-4)
+
+
+def test_seed_summary_single_value_is_nan():
+    s = st.seed_summary([0.85])
+    assert s.n == 1 and s.mean == 0.85
+    assert all(math.isnan(v) for v in (s.sd, s.low, s.high))
+
+
+def test_compare_over_seeds_matches_scipy_and_hand_ci():
+    a = [0.71, 0.73, 0.70, 0.74, 0.72]
+    b = [0.80, 0.79, 0.81, 0.83, 0.78]
+    res = st.compare_over_seeds(a, b)
+    d = np.subtract(b, a)
+    half = sps.t.ppf(0.975, 4) * d.std(ddof=1) / math.sqrt(5)
+    assert res.test == "paired t-test"
+    assert res.delta_mean == pytest.approx(d.mean())
+    assert (res.low, res.high) == pytest.approx((d.mean() - half, d.mean() + half))
+    assert res.pvalue == pytest.approx(sps.ttest_rel(b, a).pvalue)
+    assert res.pvalue < 0.01
+
+
+def test_compare_over_seeds_length_mismatch():
+    with pytest.raises(ValueError, match="pair seed by seed"):
+        st.compare_over_seeds([0.7, 0.71, 0.72], [0.8, 0.81])
+
+
+def test_wilcoxon_cannot_reach_05_with_five_seeds():
+    # Backs the compare_over_seeds docstring: the best possible exact p with n=5 is 2/32.
+    assert sps.wilcoxon([1, 2, 3, 4, 5], method="exact").pvalue == pytest.approx(0.0625)
+
+
+# --- Multiplicity, proportions, power ---------------------------------------
+
+
+def test_holm_hand_computed():
+    adj = st.holm_adjust([0.01, 0.04, 0.03])
+    assert adj == pytest.approx([0.03, 0.06, 0.06])
+
+
+def test_wilson_72_of_100():
+    low, high = st.wilson_interval(72, 100)
+    z, p, n = sps.norm.ppf(0.975), 0.72, 100
+    centre = (p + z**2 / (2 * n)) / (1 + z**2 / n)
+    half = z / (1 + z**2 / n) * math.sqrt(p * (1 - p) / n + z**2 / (4 * n**2))
+    assert (low, high) == pytest.approx((centre - half, centre + half))
+    assert (round(low, 4), round(high, 4)) == (0.6251, 0.7986)
+
+
+def _mdd_closed_form(n, p1=0.72, alpha=0.05, power=0.8):
+    """Closed form ignoring the negligible far rejection tail."""
+    h = (sps.norm.ppf(1 - alpha / 2) + sps.norm.ppf(power)) * math.sqrt(2 / n)
+    return math.sin(math.asin(math.sqrt(p1)) + h / 2) ** 2 - p1
+
+
+def test_minimum_detectable_difference_reference_and_shrinks_with_n():
+    mdd100 = st.minimum_detectable_difference(100)
+    mdd1000 = st.minimum_detectable_difference(1000)
+    assert mdd100 == pytest.approx(_mdd_closed_form(100), rel=1e-4)
+    assert mdd1000 == pytest.approx(_mdd_closed_form(1000), rel=1e-4)
+    assert mdd1000 < mdd100
+    # The paper's +13.2 points is below what 100 cases per arm reliably detect.
+    assert 0.15 < mdd100 < 0.16
+
+
+def test_minimum_detectable_difference_impossible_is_nan():
+    assert math.isnan(st.minimum_detectable_difference(5, baseline=0.99))
+
+
+# --- Verdicts --------------------------------------------------------------
+
+
+@pytest.mark.parametrize(
+    "low, high, claimed, expected",
+    [
+        (0.05, 0.20, 0.132, "supported"),
+        (0.132, 0.20, 0.132, "supported"),  # bounds are inclusive
+        (-0.02, 0.20, 0.132, "inconclusive"),  # contains claim and 0
+        (0.0, 0.20, 0.132, "inconclusive"),  # touching 0 does not exclude it
+        (0.01, 0.10, 0.132, "contradicted"),  # real gain, but smaller than claimed
+        (-0.10, -0.01, 0.132, "contradicted"),  # wrong direction
+        (-0.20, -0.05, -0.10, "supported"),  # claimed decrease
+        (0.01, 0.10, 0.0, "contradicted"),  # claimed "no change" but CI excludes 0
+        (math.nan, 0.2, 0.132, "inconclusive"),
+        (0.05, math.nan, 0.132, "inconclusive"),
+    ],
+)
+def test_effect_verdict(low, high, claimed, expected):
+    assert st.effect_verdict(low, high, claimed) == expected
+
+
+@pytest.mark.parametrize(
+    "low, high, claimed, expected",
+    [
+        (0.625, 0.799, 0.72, "supported"),
+        (0.72, 0.80, 0.72, "supported"),
+        (0.60, 0.70, 0.72, "contradicted"),
+        (0.73, 0.80, 0.72, "contradicted"),
+        (math.nan, math.nan, 0.72, "inconclusive"),
+    ],
+)
+def test_level_verdict(low, high, claimed, expected):
+    assert st.level_verdict(low, high, claimed) == expected
