@@ -15,3 +15,17 @@ def shared_dragon() -> Path:
     if not SHARED_DRAGON.is_dir():
         pytest.fail(f"DRAGON conformance fixtures not found at {SHARED_DRAGON} (set DRAGON_SHARED)")
     return SHARED_DRAGON
+
+
+@pytest.fixture(scope="session")
+def small_task(tmp_path_factory) -> Path:
+    """The real Task101 folder layout with tiny held-out evaluation sets."""
+    from dragon_repro.data import write_task101
+    return write_task101(tmp_path_factory.mktemp("data") / "task101",
+                         evaluation_sizes={"fresh": 8, "long": 4, "noisy": 8})
+
+
+@pytest.fixture(scope="session")
+def tiny():
+    from dragon_repro.model import load_model_and_tokenizer
+    return load_model_and_tokenizer("tiny")

@@ -1,7 +1,10 @@
 """Command line: `python -m dragon_repro {data,validate,train,predict}`."""
 
 import argparse
+import json
+import signal
 import sys
+from pathlib import Path
 
 from . import data
 
@@ -17,24 +20,63 @@ def cmd_validate(args) -> None:
     print(f"{args.folder}: {task.config.task_name} ({task.config.label_name}) OK: {sizes}")
 
 
+def cmd_train(args) -> None:
+    from .runs import experiment_config, load_or_run
+    overrides = {"task": str(Path(args.task).resolve())} if args.task else {}
+    config = experiment_config(args.experiment, args.seed, args.profile, args.model, **overrides)
+    run = load_or_run(config)
+    print(("cached: " if run.cached else "trained: ") + str(run.path))
+    print(json.dumps({split: {k: v for k, v in m.items() if k != "by_length"} for split, m in run.metrics.items()},
+                     indent=2))
+
+
+def cmd_predict(args) -> None:
+    from .runs import predict_with_run
+    out = predict_with_run(Path(args.run), Path(args.data), Path(args.out) if args.out else None)
+    print(f"wrote {out}")
+
+
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="dragon_repro", description=__doc__)
     commands = parser.add_subparsers(dest="command", required=True)
 
     p = commands.add_parser("data", help="generate Task101 with dragon-prep and write the 400/100 task folder")
     p.add_argument("--out", help="task folder to write (default: data/Task101_Example_sl_bin_clf-repro)")
-    p.set_defaults(run=cmd_data)
+    p.set_defaults(handler=cmd_data)
 
     p = commands.add_parser("validate", help="check that a folder is a well-formed DRAGON task folder")
     p.add_argument("folder")
-    p.set_defaults(run=cmd_validate)
+    p.set_defaults(handler=cmd_validate)
+
+    p = commands.add_parser("train", help="train (or load from the cache) one experiment for one seed")
+    p.add_argument("--experiment", required=True, help="a name from config/experiments.yaml")
+    p.add_argument("--seed", type=int, default=0)
+    p.add_argument("--profile", default="cpu", help="smoke, cpu (default) or paper")
+    p.add_argument("--model", help="override the profile's model: embedded[-w..-L..], tiny, a hub name or a folder")
+    p.add_argument("--task", help="DRAGON task folder (default: data/Task101_Example_sl_bin_clf-repro)")
+    p.set_defaults(handler=cmd_train)
+
+    p = commands.add_parser("predict", help="write DRAGON-format predictions with a trained run's model")
+    p.add_argument("--run", required=True, help="a run folder under results/runs/")
+    p.add_argument("--data", required=True, help="a task folder (its test set is used) or a dataset JSON file")
+    p.add_argument("--out", help="output JSON (default: RUN/nlp-predictions-dataset.json)")
+    p.set_defaults(handler=cmd_predict)
     return parser
+
+
+def _interrupt(signum, frame):
+    raise KeyboardInterrupt(signal.Signals(signum).name)
 
 
 def main(argv=None) -> int:
     args = build_parser().parse_args(argv)
+    # SIGTERM unwinds like Ctrl-C, so half-written results are removed on the way out.
+    signal.signal(signal.SIGTERM, _interrupt)
     try:
-        args.run(args)
+        args.handler(args)
+    except KeyboardInterrupt:
+        print("interrupted: nothing partial was kept", file=sys.stderr)
+        return 130
     except (data.DataError, OSError, ValueError) as err:
         # Bad input is the user's to fix: one clear line, no traceback.
         print(f"error: {err}", file=sys.stderr)

@@ -1,0 +1,143 @@
+import json
+import os
+import signal
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import pandas as pd
+import pytest
+
+from dragon_repro import runs
+
+RUN_FILES = {"config.json", "metrics.json", "predictions.csv", "history.json", "provenance.json", "model"}
+
+
+def smoke_config(task, experiment="baseline", seed=0, **overrides):
+    return runs.experiment_config(experiment, seed, "smoke", task=str(task), **overrides)
+
+
+@pytest.fixture(scope="module")
+def baseline_run(small_task, tmp_path_factory):
+    root = tmp_path_factory.mktemp("runs")
+    return root, runs.load_or_run(smoke_config(small_task), root, progress=False)
+
+
+def test_a_run_writes_every_artefact_with_provenance(baseline_run):
+    root, run = baseline_run
+    assert not run.cached
+    assert {p.name for p in run.path.iterdir()} == RUN_FILES
+    assert run.path.parent == root / "baseline" and run.path.name.startswith("0-")
+    assert set(run.predictions.split) == {"validation", "fresh", "long", "noisy"}
+    assert len(run.predictions.query("split == 'validation'")) == 16
+    assert 0.0 <= run.metrics["validation"]["accuracy"] <= 1.0
+    assert run.metrics["validation"]["tp"] + run.metrics["validation"]["fn"] == \
+        run.predictions.query("split == 'validation'").label.sum()
+    assert run.provenance["git_sha"] and run.provenance["wall_seconds"] > 0
+    assert {"torch", "transformers", "dragon-prep"} <= set(run.provenance["packages"])
+    assert run.provenance["device"].startswith("cpu") and run.provenance["peak_memory_mb"] > 0
+
+
+def test_identical_config_is_a_cache_hit(baseline_run, small_task, monkeypatch):
+    root, first = baseline_run
+    monkeypatch.setattr(runs, "fine_tune", lambda *a, **k: pytest.fail("a cached run must not train"))
+    again = runs.load_or_run(smoke_config(small_task), root, progress=False)
+    assert again.cached and again.path == first.path
+    assert again.metrics == first.metrics
+
+
+def test_any_changed_knob_changes_the_hash(small_task):
+    base = smoke_config(small_task)
+    changed = [smoke_config(small_task, seed=1), smoke_config(small_task, learning_rate=2e-5),
+               smoke_config(small_task, global_attention="cls+entities"), smoke_config(small_task, model="embedded")]
+    assert len({runs.config_hash(c) for c in [base, *changed]}) == 5
+
+
+def test_same_seed_gives_identical_metrics_twice(baseline_run, small_task, tmp_path):
+    _, first = baseline_run
+    second = runs.load_or_run(smoke_config(small_task), tmp_path, progress=False, save_model=False)
+    assert second.metrics == first.metrics
+    pd.testing.assert_frame_equal(second.predictions, first.predictions)
+
+
+def test_ladder_is_cumulative_and_matches_the_paper_settings():
+    optimized = runs.experiment_config("optimized", 0, "cpu")
+    assert (optimized.max_seq_length, optimized.learning_rate, optimized.epochs) == (1024, 5e-6, 8)
+    assert (optimized.scheduler, optimized.weight_decay, optimized.gradient_accumulation_steps,
+            optimized.early_stopping_patience) == ("cosine", 0.01, 16, 2)
+    assert optimized.normalize_measurements and optimized.global_attention == "cls+entities"
+    baseline = runs.experiment_config("baseline", 0, "cpu")
+    assert (baseline.max_seq_length, baseline.learning_rate, baseline.epochs, baseline.batch_size,
+            baseline.gradient_accumulation_steps, baseline.global_attention) == (512, 1e-5, 5, 1, 8, "cls")
+    stress = runs.experiment_config("overfit_stress", 0, "cpu")
+    assert (stress.epochs, stress.learning_rate) == (15, 1e-5)
+    with pytest.raises(ValueError, match="unknown experiment"):
+        runs.experiment_config("nope", 0)
+
+
+def _train_cli(task, results, experiment="overfit_stress"):
+    env = os.environ | {"DRAGON_REPRO_RESULTS": str(results)}
+    return subprocess.Popen([sys.executable, "-m", "dragon_repro", "train", "--experiment", experiment,
+                             "--profile", "smoke", "--task", str(task)],
+                            env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+
+
+@pytest.mark.parametrize("sig", [signal.SIGINT, signal.SIGTERM], ids=["SIGINT", "SIGTERM"])
+def test_interrupted_run_leaves_no_half_result_and_restarts_cleanly(small_task, tmp_path, sig):
+    experiment_dir = tmp_path / "runs" / "overfit_stress"
+    process = _train_cli(small_task, tmp_path)
+    deadline = time.time() + 60
+    while not list(experiment_dir.glob(".*.tmp-*/config.json")):  # the run is under way
+        assert process.poll() is None and time.time() < deadline, process.stderr.read() if process.poll() else ""
+        time.sleep(0.05)
+    process.send_signal(sig)
+    _, stderr = process.communicate(timeout=60)
+    assert process.returncode == 130, stderr
+    assert "Traceback" not in stderr
+    assert list(experiment_dir.iterdir()) == []
+
+    process = _train_cli(small_task, tmp_path)
+    stdout, stderr = process.communicate(timeout=120)
+    assert process.returncode == 0, stderr
+    (run,) = experiment_dir.iterdir()
+    assert {p.name for p in run.iterdir()} == RUN_FILES
+    assert '"accuracy"' in stdout
+
+
+def test_a_killed_run_is_cleaned_up_by_the_next_call(small_task, tmp_path):
+    config = smoke_config(small_task)
+    final = runs.run_dir(config, tmp_path)
+    orphan = final.with_name(f".{final.name}.tmp-999999999")  # a staging folder whose process is gone
+    orphan.mkdir(parents=True)
+    (orphan / "config.json").write_text("{}")
+    run = runs.load_or_run(config, tmp_path, progress=False, save_model=False)
+    assert not orphan.exists() and (run.path / "provenance.json").exists()
+
+
+def test_predict_writes_dragon_format_predictions(baseline_run, small_task, tmp_path):
+    _, run = baseline_run
+    source = small_task / "nlp-validation-dataset.json"
+    out = tmp_path / "predictions.json"
+    result = subprocess.run([sys.executable, "-m", "dragon_repro", "predict", "--run", str(run.path),
+                             "--data", str(source), "--out", str(out)], capture_output=True, text=True)
+    assert result.returncode == 0, result.stderr
+    predictions = json.loads(out.read_text())
+    cases = json.loads(source.read_text())
+    assert [p["uid"] for p in predictions] == [c["uid"] for c in cases]
+    assert all(0.0 <= p["single_label_binary_classification_target"] <= 1.0 for p in predictions)
+    validation = run.predictions.query("split == 'validation'").set_index("uid").probability
+    first_uids = list(validation.index)
+    by_uid = {p["uid"]: p["single_label_binary_classification_target"] for p in predictions}
+    assert [by_uid[u] for u in first_uids] == pytest.approx(list(validation), abs=1e-5)
+
+
+def test_predict_with_bad_data_writes_nothing(baseline_run, tmp_path):
+    _, run = baseline_run
+    bad = tmp_path / "bad.json"
+    bad.write_text('[{"uid": "a", "text": ""}]')
+    out = tmp_path / "out.json"
+    result = subprocess.run([sys.executable, "-m", "dragon_repro", "predict", "--run", str(run.path),
+                             "--data", str(bad), "--out", str(out)], capture_output=True, text=True)
+    assert result.returncode == 2 and "record 0, field 'text'" in result.stderr
+    assert "Traceback" not in result.stderr and not out.exists()
