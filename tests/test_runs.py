@@ -77,7 +77,7 @@ def test_ladder_is_cumulative_and_matches_the_paper_settings():
 
 
 def _train_cli(task, results, experiment="overfit_stress"):
-    env = os.environ | {"DRAGON_REPRO_RESULTS": str(results)}
+    env = os.environ | {"DRAGON_REPRO_OUTPUT": str(results)}
     return subprocess.Popen([sys.executable, "-m", "dragon_repro", "train", "--experiment", experiment,
                              "--profile", "smoke", "--task", str(task)],
                             env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
@@ -85,7 +85,7 @@ def _train_cli(task, results, experiment="overfit_stress"):
 
 @pytest.mark.parametrize("sig", [signal.SIGINT, signal.SIGTERM], ids=["SIGINT", "SIGTERM"])
 def test_interrupted_run_leaves_no_half_result_and_restarts_cleanly(small_task, tmp_path, sig):
-    experiment_dir = tmp_path / "runs" / "overfit_stress"
+    experiment_dir = tmp_path / "results" / "runs" / "overfit_stress"
     process = _train_cli(small_task, tmp_path)
     deadline = time.time() + 60
     while not list(experiment_dir.glob(".*.tmp-*/config.json")):  # the run is under way

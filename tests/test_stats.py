@@ -5,7 +5,7 @@ import math
 import numpy as np
 import pytest
 from scipy import stats as sps
-from sklearn.metrics import accuracy_score, f1_score
+from sklearn.metrics import accuracy_score, f1_score, precision_score, recall_score
 
 from dragon_repro import stats as st
 
@@ -227,3 +227,45 @@ def test_effect_verdict(low, high, claimed, expected):
 )
 def test_level_verdict(low, high, claimed, expected):
     assert st.level_verdict(low, high, claimed) == expected
+
+
+# ---------------------------------------------------------------- two-level (seeds, cases) bootstrap
+
+def _runs(seed, n=200, n_runs=3, accuracy=0.8):
+    rng = np.random.default_rng(seed)
+    y = rng.integers(0, 2, n)
+    preds = np.array([np.where(rng.random(n) < accuracy, y, 1 - y) for _ in range(n_runs)])
+    return y, preds
+
+
+def test_seed_case_bootstrap_with_one_seed_is_the_paired_case_bootstrap():
+    y, preds = _runs(0, n_runs=2)
+    two_level = st.seed_case_bootstrap_ci(y, preds[1:], preds[:1], metric="f1", n_resamples=500, seed=7)
+    paired = st.paired_bootstrap_ci(y, preds[0], preds[1], metric="f1", n_resamples=500, seed=7)
+    assert (two_level.delta, two_level.low, two_level.high) == pytest.approx((paired.delta, paired.low, paired.high))
+
+
+def test_seed_case_bootstrap_level_is_the_seed_mean_and_seed_spread_widens_it():
+    y, preds = _runs(1)
+    level = st.seed_case_bootstrap_ci(y, preds, metric="accuracy", n_resamples=1000)
+    assert level.delta == pytest.approx(np.mean([(p == y).mean() for p in preds]))
+    assert level.low < level.delta < level.high
+    spread = preds.copy()
+    spread[0] = y  # one perfect seed beside two at ~80%: seed variation must widen the interval
+    wide = st.seed_case_bootstrap_ci(y, spread, metric="accuracy", n_resamples=1000)
+    assert wide.high - wide.low > 1.5 * (level.high - level.low)
+
+
+@pytest.mark.parametrize("metric", ["precision", "recall", "fp_per_100"])
+def test_vectorised_metrics_match_the_reference(metric):
+    y, preds = _runs(2, n_runs=4)
+    reference = {"precision": lambda p: precision_score(y, p, zero_division=0),
+                 "recall": lambda p: recall_score(y, p, zero_division=0),
+                 "fp_per_100": lambda p: 100 * np.sum((y == 0) & (p == 1)) / y.size}[metric]
+    np.testing.assert_allclose(st._metric_rows(y, preds, metric), [reference(p) for p in preds])
+
+
+def test_seed_case_bootstrap_rejects_unpaired_shapes():
+    y, preds = _runs(3)
+    with pytest.raises(ValueError, match="shapes differ"):
+        st.seed_case_bootstrap_ci(y, preds, preds[:2])

@@ -36,6 +36,12 @@ def cmd_predict(args) -> None:
     print(f"wrote {out}")
 
 
+def cmd_run_all(args) -> None:
+    from .pipeline import run_all
+    seeds = [int(s) for s in args.seeds.split(",")] if args.seeds else None
+    run_all(args.profile, args.model, seeds, args.jobs, args.cell_timeout)
+
+
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="dragon_repro", description=__doc__)
     commands = parser.add_subparsers(dest="command", required=True)
@@ -61,6 +67,14 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--data", required=True, help="a task folder (its test set is used) or a dataset JSON file")
     p.add_argument("--out", help="output JSON (default: RUN/nlp-predictions-dataset.json)")
     p.set_defaults(handler=cmd_predict)
+
+    p = commands.add_parser("run-all", help="what ./run_all.sh runs: data, all runs, analysis notebooks, report")
+    p.add_argument("--profile", default="cpu", help="smoke, cpu (default) or paper")
+    p.add_argument("--model", help="override the profile's model")
+    p.add_argument("--seeds", help="comma-separated seeds, e.g. 0,1,2 (default: the profile's)")
+    p.add_argument("--jobs", type=int, help="runs in parallel, each on its share of the cores (default: one per core; 1 for paper)")
+    p.add_argument("--cell-timeout", type=int, default=7200, help="seconds any one notebook cell may take")
+    p.set_defaults(handler=cmd_run_all)
     return parser
 
 
@@ -77,7 +91,7 @@ def main(argv=None) -> int:
     except KeyboardInterrupt:
         print("interrupted: nothing partial was kept", file=sys.stderr)
         return 130
-    except (data.DataError, OSError, ValueError) as err:
+    except (data.DataError, OSError, ValueError, RuntimeError) as err:
         # Bad input is the user's to fix: one clear line, no traceback.
         print(f"error: {err}", file=sys.stderr)
         return 2

@@ -3,7 +3,7 @@
 import numpy as np
 import pandas as pd
 import torch
-from sklearn.metrics import (accuracy_score, confusion_matrix, precision_recall_fscore_support,
+from sklearn.metrics import (accuracy_score, confusion_matrix, log_loss, precision_recall_fscore_support,
                              roc_auc_score)
 
 from .features import length_grouped_batches, pad_batch, window_multiple
@@ -43,7 +43,7 @@ def prediction_table(cases: pd.DataFrame, features, probabilities, classes) -> p
 
 
 def classification_metrics(predictions: pd.DataFrame) -> dict:
-    """Accuracy, precision, recall, F1 (binary; macro for multi-class), ROC-AUC and the confusion matrix."""
+    """Accuracy, precision, recall, F1 (binary; macro for multi-class), ROC-AUC, log loss and the confusion matrix."""
     y_true, y_pred = predictions["label"].astype(str), predictions["prediction"].astype(str)
     labels = sorted(set(y_true) | set(y_pred))
     binary = set(labels) <= {"False", "True"}
@@ -54,6 +54,7 @@ def classification_metrics(predictions: pd.DataFrame) -> dict:
     if binary and y_true.nunique() == 2:
         metrics["roc_auc"] = roc_auc_score(y_true == "True", predictions["probability"])
     if binary:
+        metrics["log_loss"] = log_loss(y_true == "True", predictions["probability"], labels=[False, True])
         tn, fp, fn, tp = confusion_matrix(y_true, y_pred, labels=["False", "True"]).ravel()
         metrics |= {"tn": int(tn), "fp": int(fp), "fn": int(fn), "tp": int(tp)}
     return {k: (float(v) if isinstance(v, (float, np.floating)) else v) for k, v in metrics.items()}

@@ -53,6 +53,9 @@ class ExperimentConfig:
     max_global_tokens: int | None = None
     # optimisation
     learning_rate: float = 1e-5
+    # A profile may scale every learning rate, keeping the ladder's ratios: a 2-layer MiniLM needs larger
+    # steps than Longformer-base (see the README for the trial behind the cpu profile's factor).
+    learning_rate_scale: float = 1.0
     epochs: int = 5
     batch_size: int = 1
     gradient_accumulation_steps: int = 8
@@ -69,7 +72,8 @@ class ExperimentConfig:
 
     def training(self) -> TrainingOptions:
         names = {f.name for f in fields(TrainingOptions)}
-        return TrainingOptions(**{k: v for k, v in asdict(self).items() if k in names})
+        settings = {k: v for k, v in asdict(self).items() if k in names}
+        return TrainingOptions(**settings | {"learning_rate": self.learning_rate * self.learning_rate_scale})
 
 
 # ---------------------------------------------------------------- experiments.yaml

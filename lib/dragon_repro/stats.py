@@ -12,13 +12,13 @@ from dataclasses import dataclass
 
 import numpy as np
 from scipy import stats as sps
-from sklearn.metrics import accuracy_score, f1_score
+from sklearn.metrics import accuracy_score, f1_score, precision_score, recall_score
 from statsmodels.stats.contingency_tables import mcnemar
 from statsmodels.stats.multitest import multipletests
 from statsmodels.stats.power import NormalIndPower
 from statsmodels.stats.proportion import proportion_confint
 
-METRICS = ("accuracy", "f1")
+METRICS = ("accuracy", "precision", "recall", "f1", "fp_per_100")
 VERDICTS = ("supported", "contradicted", "inconclusive")
 
 
@@ -77,10 +77,11 @@ def _check_metric(metric: str) -> None:
 
 
 def _metric(y_true: np.ndarray, pred: np.ndarray, metric: str) -> float:
-    """Score one prediction vector with sklearn."""
-    if metric == "accuracy":
-        return float(accuracy_score(y_true, pred))
-    return float(f1_score(y_true, pred, zero_division=0))
+    """Score one prediction vector with sklearn (fp_per_100 by counting)."""
+    if metric == "fp_per_100":
+        return float(100 * np.mean((y_true == 0) & (pred == 1)))
+    scorer = {"accuracy": accuracy_score, "precision": precision_score, "recall": recall_score, "f1": f1_score}[metric]
+    return float(scorer(y_true, pred) if metric == "accuracy" else scorer(y_true, pred, zero_division=0))
 
 
 def _metric_rows(y_true: np.ndarray, pred: np.ndarray, metric: str) -> np.ndarray:
@@ -89,9 +90,12 @@ def _metric_rows(y_true: np.ndarray, pred: np.ndarray, metric: str) -> np.ndarra
     if metric == "accuracy":
         return (y_true == pred).mean(axis=1)
     tp = np.sum((y_true == 1) & (pred == 1), axis=1)
-    wrong = np.sum(y_true != pred, axis=1)  # fp + fn
-    denom = 2 * tp + wrong
-    return np.divide(2 * tp, denom, out=np.zeros(denom.shape), where=denom > 0)
+    fp = np.sum((y_true == 0) & (pred == 1), axis=1)
+    fn = np.sum((y_true == 1) & (pred == 0), axis=1)
+    if metric == "fp_per_100":
+        return 100 * fp / pred.shape[1]
+    numerator, denominator = {"precision": (tp, tp + fp), "recall": (tp, tp + fn), "f1": (2 * tp, 2 * tp + fp + fn)}[metric]
+    return np.divide(numerator, denominator, out=np.zeros(denominator.shape), where=denominator > 0)
 
 
 def mcnemar_exact(y_true, pred_a, pred_b) -> McNemarResult:
@@ -129,6 +133,39 @@ def paired_bootstrap_ci(
     tail = 100 * (1 - confidence) / 2
     low, high = np.percentile(deltas, [tail, 100 - tail])
     return DeltaCI(_metric(y, b, metric) - _metric(y, a, metric), float(low), float(high))
+
+
+def seed_case_bootstrap_ci(
+    y_true, preds_b, preds_a=None, metric: str = "accuracy", n_resamples: int = 2000,
+    confidence: float = 0.95, seed: int = 0,
+) -> DeltaCI:
+    """Two-level paired bootstrap of the seed-mean metric(b) - metric(a): resample seeds, then cases.
+
+    Rows of preds_a and preds_b are runs paired by seed; columns are the same cases. Resampling seeds carries
+    seed-to-seed variation, resampling cases (the same ones for both configs) the sampling of the test set.
+    Without preds_a it is a CI for the level of metric(b); with one seed it is the paired case bootstrap.
+    """
+    _check_metric(metric)
+    y = np.asarray(y_true).astype(int).ravel()
+    b = np.atleast_2d(np.asarray(preds_b).astype(int))
+    a = None if preds_a is None else np.atleast_2d(np.asarray(preds_a).astype(int))
+    if b.shape[1] != y.size or (a is not None and a.shape != b.shape):
+        raise ValueError(f"shapes differ: y_true {y.shape}, preds_b {b.shape}, preds_a {None if a is None else a.shape}")
+    rng = np.random.default_rng(seed)
+    cases = rng.integers(0, y.size, size=(n_resamples, y.size))
+    seeds = rng.integers(0, b.shape[0], size=(n_resamples, b.shape[0]))
+
+    def scores(preds):  # (resample, seed): every run scored on every case resample
+        return np.stack([_metric_rows(y[cases], run[cases], metric) for run in preds], axis=1)
+
+    def observed(preds):
+        return np.mean([_metric(y, run, metric) for run in preds])
+
+    values = scores(b) - (0 if a is None else scores(a))
+    resampled = np.take_along_axis(values, seeds, axis=1).mean(axis=1)
+    tail = 100 * (1 - confidence) / 2
+    low, high = np.percentile(resampled, [tail, 100 - tail])
+    return DeltaCI(observed(b) - (0 if a is None else observed(a)), float(low), float(high))
 
 
 def approximate_randomization_pvalue(

@@ -1,0 +1,100 @@
+"""`./run_all.sh`: data, every (experiment, seed) through papermill, the analysis notebooks, then the report."""
+
+import json
+import os
+import subprocess
+import sys
+import time
+from concurrent.futures import ThreadPoolExecutor, as_completed
+from pathlib import Path
+
+from . import data
+from .atomic import write_json_atomic
+from .paths import DATA_DIR, EXECUTED_DIR, FIGURES_DIR, NOTEBOOKS_DIR
+from .runs import experiment_config, load_run, profile_plan, run_dir
+
+EXPERIMENT_NOTEBOOK = NOTEBOOKS_DIR / "10_experiment.ipynb"
+KERNEL = "dragon-repro"
+
+
+class NotebookFailed(RuntimeError):
+    """A notebook raised; the message names it and the executed copy to open."""
+
+
+def analysis_notebooks() -> list[Path]:
+    return [p for p in sorted(NOTEBOOKS_DIR.glob("[0-9][0-9]_*.ipynb")) if p != EXPERIMENT_NOTEBOOK]
+
+
+def execute_notebook(notebook: Path, out: Path, parameters: dict, cell_timeout: int, threads: int = 0) -> None:
+    """papermill in a subprocess, kernel pinned, run from notebooks/, each cell under a timeout."""
+    out.parent.mkdir(parents=True, exist_ok=True)
+    env = os.environ.copy()
+    if threads:
+        env |= {"OMP_NUM_THREADS": str(threads), "MKL_NUM_THREADS": str(threads)}
+    command = [sys.executable, "-m", "papermill", str(notebook), str(out), "-k", KERNEL, "--cwd", str(NOTEBOOKS_DIR),
+               "--execution-timeout", str(cell_timeout), "-y", json.dumps(parameters), "--no-progress-bar",
+               "--log-level", "ERROR"]
+    result = subprocess.run(command, env=env, capture_output=True, text=True)
+    if result.returncode != 0:
+        detail = result.stderr.strip().splitlines()[-1:] or ["(no message)"]
+        raise NotebookFailed(f"{notebook.name} failed: {detail[0]}\n  executed copy: {out}")
+
+
+def _clock(seconds: float) -> str:
+    return time.strftime("%H:%M:%S", time.gmtime(seconds))
+
+
+def run_experiments(profile: str, model: str | None, seeds: list[int] | None, jobs: int, cell_timeout: int,
+                    started: float) -> None:
+    """Each missing (experiment, seed) once through 10_experiment, `jobs` at a time, each on its share of threads."""
+    plan = [(e, s) for e, s in profile_plan(profile) if seeds is None or s in seeds]
+    todo = [(e, s) for e, s in plan if not (run_dir(experiment_config(e, s, profile, model)) / "provenance.json").exists()]
+    print(f"[runs] {len(plan)} planned, {len(plan) - len(todo)} cached, {len(todo)} to train ({jobs} at a time)")
+    threads = max(1, (os.cpu_count() or 1) // jobs)
+
+    def one(experiment, seed):
+        out = EXECUTED_DIR / profile / "runs" / f"10_experiment-{experiment}-seed{seed}.ipynb"
+        params = {"experiment": experiment, "seed": seed, "profile": profile, "model": model, "threads": threads}
+        t0 = time.time()
+        execute_notebook(EXPERIMENT_NOTEBOOK, out, params, cell_timeout, threads)
+        return time.time() - t0
+
+    with ThreadPoolExecutor(max_workers=jobs) as pool:
+        futures = {pool.submit(one, e, s): (e, s) for e, s in todo}
+        for done, future in enumerate(as_completed(futures), 1):
+            experiment, seed = futures[future]
+            seconds = future.result()
+            print(f"[runs] {done}/{len(todo)} {experiment} seed {seed}: {_clock(seconds)} "
+                  f"({len(todo) - done} left, elapsed {_clock(time.time() - started)})", flush=True)
+
+
+def write_provenance_bundle(profile: str, model: str | None, seeds: list[int] | None) -> Path:
+    """The provenance of every run behind a profile's figures, in one file beside them."""
+    entries = []
+    for experiment, seed in profile_plan(profile):
+        if seeds is None or seed in seeds:
+            run = load_run(run_dir(experiment_config(experiment, seed, profile, model)))
+            entries.append({"experiment": experiment, "seed": seed, "run": run.path.name,
+                            "model": run.config["model"], "provenance": run.provenance})
+    path = FIGURES_DIR / profile / "provenance.json"
+    write_json_atomic(path, entries)
+    return path
+
+
+def run_all(profile: str = "cpu", model: str | None = None, seeds: list[int] | None = None, jobs: int | None = None,
+            cell_timeout: int = 7200) -> None:
+    from .report import build_report
+    started = time.time()
+    jobs = jobs or (1 if profile == "paper" else os.cpu_count() or 1)
+    task = DATA_DIR / f"{data.TASK101}-repro"
+    if not (task / "nlp-task-configuration.json").exists():
+        print(f"[data] writing {task}")
+        data.write_task101(task)
+    run_experiments(profile, model, seeds, jobs, cell_timeout, started)
+    for notebook in analysis_notebooks():
+        out = EXECUTED_DIR / profile / notebook.name
+        execute_notebook(notebook, out, {"profile": profile, "model": model, "seeds": seeds}, cell_timeout)
+        print(f"[analysis] {notebook.name} done (elapsed {_clock(time.time() - started)})", flush=True)
+    write_provenance_bundle(profile, model, seeds)
+    report = build_report(profile)
+    print(f"[report] {report}\n[done] profile {profile} in {_clock(time.time() - started)}")

@@ -1,0 +1,53 @@
+"""The report: every executed analysis notebook of a profile merged into one self-contained HTML page.
+
+Code inputs, prompts and papermill parameter cells are left out; figures are embedded as data URIs by nbconvert,
+so `report/<profile>/index.html` opens from disk with no server.
+"""
+
+from datetime import datetime, timezone
+from pathlib import Path
+
+import nbformat
+from nbconvert import HTMLExporter
+
+from .atomic import write_text_atomic
+from .paths import EXECUTED_DIR, REPORT_DIR
+from .pipeline import analysis_notebooks
+from .runs import git_state
+
+DROPPED_TAGS = {"parameters", "injected-parameters"}
+
+
+def _header(profile: str) -> str:
+    git = git_state()
+    sha = git["git_sha"] or "unknown"
+    dirty = " (uncommitted changes)" if git["git_dirty"] else ""
+    date = datetime.now(timezone.utc).strftime("%Y-%m-%d %H:%M UTC")
+    return f"# dragon-repro report\n\nProfile `{profile}` · built {date} · git `{sha}`{dirty}"
+
+
+def build_report(profile: str, executed_dir: Path = EXECUTED_DIR, report_dir: Path = REPORT_DIR,
+                 notebooks: list[str] | None = None) -> Path:
+    """Merge `executed_dir/profile/<name>.ipynb` for each analysis notebook, in order, into `report_dir/profile/index.html`."""
+    names = notebooks if notebooks is not None else [p.stem for p in analysis_notebooks()]
+    paths = [Path(executed_dir) / profile / f"{name}.ipynb" for name in names]
+    missing = [str(p) for p in paths if not p.exists()]
+    if missing:
+        raise FileNotFoundError(f"report for profile {profile!r}: executed notebook(s) missing: {', '.join(missing)}")
+
+    sources = [nbformat.read(path, as_version=4) for path in paths]
+    merged = nbformat.v4.new_notebook(cells=[nbformat.v4.new_markdown_cell(_header(profile))])
+    merged.metadata["title"] = f"dragon-repro report ({profile})"
+    if sources:  # kernel and language, for syntax highlighting of any code in outputs
+        merged.metadata |= {k: v for k, v in sources[0].metadata.items() if k in ("kernelspec", "language_info")}
+    for source in sources:
+        merged.cells += [cell for cell in source.cells if not DROPPED_TAGS & set(cell.metadata.get("tags", []))]
+    for number, cell in enumerate(merged.cells):  # cell ids must stay unique across the merged notebooks
+        cell["id"] = f"cell-{number}"
+
+    exporter = HTMLExporter(template_name="lab", exclude_input=True, exclude_input_prompt=True,
+                            exclude_output_prompt=True)
+    html, _ = exporter.from_notebook_node(merged)
+    out = Path(report_dir) / profile / "index.html"
+    write_text_atomic(out, html)
+    return out
