@@ -61,11 +61,16 @@ def run_experiments(profile: str, model: str | None, seeds: list[int] | None, jo
 
     with ThreadPoolExecutor(max_workers=jobs) as pool:
         futures = {pool.submit(one, e, s): (e, s) for e, s in todo}
-        for done, future in enumerate(as_completed(futures), 1):
-            experiment, seed = futures[future]
-            seconds = future.result()
-            print(f"[runs] {done}/{len(todo)} {experiment} seed {seed}: {_clock(seconds)} "
-                  f"({len(todo) - done} left, elapsed {_clock(time.time() - started)})", flush=True)
+        try:
+            for done, future in enumerate(as_completed(futures), 1):
+                experiment, seed = futures[future]
+                seconds = future.result()
+                print(f"[runs] {done}/{len(todo)} {experiment} seed {seed}: {_clock(seconds)} "
+                      f"({len(todo) - done} left, elapsed {_clock(time.time() - started)})", flush=True)
+        except BaseException:
+            for future in futures:  # a failure stops the queue; runs already going finish or are interrupted
+                future.cancel()
+            raise
 
 
 def write_provenance_bundle(profile: str, model: str | None, seeds: list[int] | None) -> Path:

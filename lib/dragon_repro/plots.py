@@ -6,6 +6,7 @@ import matplotlib
 
 matplotlib.use("agg")
 import matplotlib.pyplot as plt  # noqa: E402
+import numpy as np  # noqa: E402
 import seaborn as sns  # noqa: E402
 
 from .paths import FIGURES_DIR  # noqa: E402
@@ -16,6 +17,18 @@ PAPER_STYLE = {"color": "black", "marker": "*", "s": 140, "zorder": 5, "label": 
 def use_style() -> None:
     sns.set_theme(context="notebook", style="whitegrid", palette="colorblind")
     plt.rcParams.update({"figure.dpi": 110, "savefig.dpi": 150, "savefig.bbox": "tight", "axes.titleweight": "bold"})
+    _show_returned_figures()
+
+
+def _show_returned_figures() -> None:
+    """Under agg nothing is shown by itself; in a notebook, let a figure that a cell returns render as PNG."""
+    try:
+        from IPython import get_ipython
+        from matplotlib_inline.backend_inline import set_matplotlib_formats
+    except ImportError:
+        return
+    if get_ipython() is not None:
+        set_matplotlib_formats("png")
 
 
 def save_figure(fig, name: str, profile: str, figures_dir: Path = FIGURES_DIR) -> Path:
@@ -25,3 +38,56 @@ def save_figure(fig, name: str, profile: str, figures_dir: Path = FIGURES_DIR) -
     for suffix in ("png", "pdf"):
         fig.savefig(folder / f"{name}.{suffix}")
     return folder / f"{name}.png"
+
+
+def mean_ci(summary, order, hue: str = "split", paper: dict | None = None, ax=None, ylabel: str | None = None,
+            dodge: bool = True):
+    """Means with 95% CI error bars (a summarise_over_seeds frame) per experiment in `order`, one series per `hue`
+    value; the paper's {experiment: value} as black stars."""
+    if ax is None:
+        _, ax = plt.subplots(figsize=(max(6, 0.9 * len(order) + 2), 4))
+    levels = list(dict.fromkeys(summary[hue]))
+    width = 0.5 if dodge and len(levels) > 1 else 0
+    for i, level in enumerate(levels):
+        rows = summary[summary[hue] == level].set_index("experiment").reindex(order)
+        x = np.arange(len(order)) + (width * (i / (len(levels) - 1) - 0.5) if width else 0)
+        err = np.nan_to_num(np.array([rows["mean"] - rows["ci_low"], rows["ci_high"] - rows["mean"]]))
+        ax.errorbar(x, rows["mean"], yerr=err, fmt="o", capsize=4, label=str(level))
+    known = {e: v for e, v in (paper or {}).items() if e in order and v == v}
+    if known:
+        ax.scatter([order.index(e) for e in known], list(known.values()), **PAPER_STYLE)
+    ax.set_xticks(range(len(order)), order, rotation=30, ha="right")
+    ax.set_ylabel(ylabel or ", ".join(dict.fromkeys(summary["measure"])))
+    ax.legend(fontsize="small")
+    return ax
+
+
+def loss_facets(curves, paper_value: float | None = None, paper_experiment: str | None = None, col_wrap: int = 4):
+    """Train and validation loss per epoch, one panel per experiment, one line per seed; the paper's final
+    validation loss as a dashed black line in its experiment's panel."""
+    grid = sns.relplot(data=curves, x="epoch", y="loss", hue="curve", units="seed", estimator=None, kind="line",
+                       col="experiment", col_wrap=min(col_wrap, curves["experiment"].nunique()), height=2.6,
+                       aspect=1.2, alpha=0.8, facet_kws={"sharey": True})
+    grid.set_titles("{col_name}")
+    if paper_value is not None and paper_experiment in grid.axes_dict:
+        grid.axes_dict[paper_experiment].axhline(paper_value, color="black", linestyle="--",
+                                                 label="paper: final val loss")
+        grid.axes_dict[paper_experiment].legend(fontsize="x-small", loc="upper right")
+    return grid.figure
+
+
+def run_curves(history: dict):
+    """One run: the loss at every optimizer step, and the train/validation loss per epoch."""
+    fig, (left, right) = plt.subplots(1, 2, figsize=(11, 3.6))
+    steps = history["steps"]
+    left.plot([s["step"] for s in steps], [s["loss"] for s in steps], marker=".")
+    left.set(xlabel="optimizer step", ylabel="training loss (mean over the accumulation window)",
+             title="Loss per optimizer step")
+    epochs = history["epochs"]
+    for curve in ("train", "val"):
+        right.plot([e["epoch"] for e in epochs], [e[f"{curve}_loss"] for e in epochs], marker="o", label=curve)
+    if history.get("weights_from_epoch"):
+        right.axvline(history["weights_from_epoch"], color="grey", linestyle=":", label="weights kept")
+    right.set(xlabel="epoch", ylabel="loss", title="Loss per epoch")
+    right.legend()
+    return fig

@@ -1,0 +1,111 @@
+"""The whole pipeline, `./run_all.sh --profile smoke`, end to end: every notebook, its recorded numbers, the report."""
+
+import json
+import os
+import subprocess
+import time
+
+import pandas as pd
+import pytest
+
+from dragon_repro.claims import load_claims
+from dragon_repro.paths import ROOT
+from dragon_repro.pipeline import analysis_notebooks
+from dragon_repro.runs import profile_plan
+from dragon_repro.stats import VERDICTS
+
+METRIC_COLUMNS = {"accuracy", "precision", "recall", "f1", "roc_auc", "mean", "ci_low", "ci_high"}
+
+
+def run_all(output, *args, timeout=600):
+    env = os.environ | {"DRAGON_REPRO_OUTPUT": str(output)}
+    started = time.perf_counter()
+    result = subprocess.run([str(ROOT / "run_all.sh"), "--profile", "smoke", *args], env=env, capture_output=True,
+                            text=True, timeout=timeout)
+    return result, time.perf_counter() - started
+
+
+@pytest.fixture(scope="module")
+def smoke(tmp_path_factory):
+    output = tmp_path_factory.mktemp("smoke")
+    result, seconds = run_all(output)
+    assert result.returncode == 0, result.stdout[-4000:] + result.stderr[-4000:]
+    return output, result.stdout, seconds
+
+
+def test_smoke_pipeline_finishes_within_five_minutes(smoke):
+    _, stdout, seconds = smoke
+    assert seconds < 300, f"smoke pipeline took {seconds:.0f} s"
+    assert "[report]" in stdout and "[done]" in stdout
+
+
+def test_every_planned_run_was_trained_once_with_provenance(smoke):
+    output, _, _ = smoke
+    plan = profile_plan("smoke")
+    runs = list((output / "results" / "runs").glob("*/*/provenance.json"))
+    assert len(runs) == len(plan)
+    bundle = json.loads((output / "figures" / "smoke" / "provenance.json").read_text())
+    assert sorted((e["experiment"], e["seed"]) for e in bundle) == sorted(plan)
+    assert all(e["provenance"]["git_sha"] and e["provenance"]["wall_seconds"] > 0 for e in bundle)
+
+
+def test_every_notebook_executed_and_recorded_numbers_in_range(smoke):
+    output, _, _ = smoke
+    for notebook in analysis_notebooks():
+        assert (output / "notebooks" / "executed" / "smoke" / notebook.name).exists(), notebook.name
+    tables = list((output / "results" / "tables" / "smoke").glob("*.csv"))
+    assert len(tables) >= len(analysis_notebooks())
+    for table in tables:
+        frame = pd.read_csv(table)
+        assert len(frame), f"{table.name} is empty"
+        for column in METRIC_COLUMNS & set(frame.columns):
+            values = pd.to_numeric(frame[column], errors="coerce").dropna()
+            assert values.between(-1e-9, 1 + 1e-9).all(), f"{table.name}:{column} out of [0, 1]"
+
+
+def test_verdicts_cover_every_claim_with_a_rule_verdict(smoke):
+    output, _, _ = smoke
+    verdicts = pd.read_csv(output / "results" / "tables" / "smoke" / "verdicts.csv")
+    claim_ids = {c["id"] for c in load_claims()["claims"]}
+    assert set(verdicts["claim"]) == claim_ids
+    assert set(verdicts["verdict"]) <= set(VERDICTS)
+
+
+def test_main_table_has_every_step_and_its_run_count(smoke):
+    output, _, _ = smoke
+    main = pd.read_csv(output / "results" / "tables" / "smoke" / "main_table.csv")
+    plan = profile_plan("smoke")
+    for experiment in {e for e, _ in plan}:
+        assert experiment in set(main["experiment"]), experiment
+    seeds = main.groupby("experiment")["n_seeds"].max()
+    assert seeds["baseline"] == sum(1 for e, _ in plan if e == "baseline")
+
+
+def test_figures_are_saved_as_png_and_pdf(smoke):
+    output, _, _ = smoke
+    figures = output / "figures" / "smoke"
+    pngs = {p.stem for p in figures.glob("*.png")}
+    assert len(pngs) >= 5 and pngs == {p.stem for p in figures.glob("*.pdf")}
+
+
+def test_report_opens_with_the_verdicts(smoke):
+    output, _, _ = smoke
+    html = (output / "report" / "smoke" / "index.html").read_text()
+    assert html.index("dragon-repro report") < html.index("erdict")
+    assert html.count("data:image/png;base64") >= 5
+
+
+def test_second_run_with_everything_cached_is_fast(smoke):
+    output, _, _ = smoke
+    result, seconds = run_all(output)
+    assert result.returncode == 0, result.stderr[-3000:]
+    assert "0 to train" in result.stdout
+    assert seconds < 120
+
+
+def test_a_failing_notebook_names_itself_and_its_executed_copy(tmp_path):
+    result, _ = run_all(tmp_path, "--model", str(tmp_path / "no-such-model"), "--seeds", "0", "--jobs", "1")
+    assert result.returncode != 0
+    message = result.stderr
+    assert "10_experiment.ipynb failed" in message and "executed copy:" in message
+    assert "Traceback" not in message
