@@ -73,6 +73,18 @@ def run_experiments(profile: str, model: str | None, seeds: list[int] | None, jo
             raise
 
 
+def run_analysis(profile: str, model: str | None, seeds: list[int] | None, jobs: int, cell_timeout: int,
+                 started: float) -> None:
+    """The analysis notebooks, independent of each other, `jobs` at a time (they only read cached runs)."""
+    params = {"profile": profile, "model": model, "seeds": seeds}
+    with ThreadPoolExecutor(max_workers=jobs) as pool:
+        futures = {pool.submit(execute_notebook, nb, EXECUTED_DIR / profile / nb.name, params, cell_timeout): nb
+                   for nb in analysis_notebooks()}
+        for future in as_completed(futures):
+            future.result()
+            print(f"[analysis] {futures[future].name} done (elapsed {_clock(time.time() - started)})", flush=True)
+
+
 def write_provenance_bundle(profile: str, model: str | None, seeds: list[int] | None) -> Path:
     """The provenance of every run behind a profile's figures, in one file beside them."""
     entries = []
@@ -96,10 +108,7 @@ def run_all(profile: str = "cpu", model: str | None = None, seeds: list[int] | N
         print(f"[data] writing {task}")
         data.write_task101(task)
     run_experiments(profile, model, seeds, jobs, cell_timeout, started)
-    for notebook in analysis_notebooks():
-        out = EXECUTED_DIR / profile / notebook.name
-        execute_notebook(notebook, out, {"profile": profile, "model": model, "seeds": seeds}, cell_timeout)
-        print(f"[analysis] {notebook.name} done (elapsed {_clock(time.time() - started)})", flush=True)
+    run_analysis(profile, model, seeds, jobs, cell_timeout, started)
     write_provenance_bundle(profile, model, seeds)
     report = build_report(profile)
     print(f"[report] {report}\n[done] profile {profile} in {_clock(time.time() - started)}")

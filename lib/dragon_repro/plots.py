@@ -41,7 +41,7 @@ def save_figure(fig, name: str, profile: str, figures_dir: Path = FIGURES_DIR) -
 
 
 def mean_ci(summary, order, hue: str = "split", paper: dict | None = None, ax=None, ylabel: str | None = None,
-            dodge: bool = True):
+            dodge: bool = True, legend_title: str | None = None):
     """Means with 95% CI error bars (a summarise_over_seeds frame) per experiment in `order`, one series per `hue`
     value; the paper's {experiment: value} as black stars."""
     if ax is None:
@@ -58,7 +58,7 @@ def mean_ci(summary, order, hue: str = "split", paper: dict | None = None, ax=No
         ax.scatter([order.index(e) for e in known], list(known.values()), **PAPER_STYLE)
     ax.set_xticks(range(len(order)), order, rotation=30, ha="right")
     ax.set_ylabel(ylabel or ", ".join(dict.fromkeys(summary["measure"])))
-    ax.legend(fontsize="small")
+    ax.legend(fontsize="small", title=legend_title)
     return ax
 
 
@@ -72,7 +72,7 @@ def loss_facets(curves, paper_value: float | None = None, paper_experiment: str 
     if paper_value is not None and paper_experiment in grid.axes_dict:
         grid.axes_dict[paper_experiment].axhline(paper_value, color="black", linestyle="--",
                                                  label="paper: final val loss")
-        grid.axes_dict[paper_experiment].legend(fontsize="x-small", loc="upper right")
+        grid.axes_dict[paper_experiment].legend(fontsize="x-small", loc="best")
     return grid.figure
 
 
@@ -90,4 +90,17 @@ def run_curves(history: dict):
         right.axvline(history["weights_from_epoch"], color="grey", linestyle=":", label="weights kept")
     right.set(xlabel="epoch", ylabel="loss", title="Loss per epoch")
     right.legend()
+    return fig
+
+
+def length_histogram(lengths, marks=(400, 512, 1024), splits=("training", "validation")):
+    """Token counts per case (log-scaled counts, so the few long cases show), with vertical lines at `marks`."""
+    fig, ax = plt.subplots(figsize=(9, 4))
+    sns.histplot(lengths[lengths["split"].isin(splits)], x="n_tokens", hue="split", bins=50, element="step", ax=ax)
+    ax.set_yscale("log")
+    for mark in marks:
+        ax.axvline(mark, color="black", linestyle=":", linewidth=1)
+        ax.annotate(f"{mark}", (mark, 1), xycoords=("data", "axes fraction"), xytext=(3, -12),
+                    textcoords="offset points", fontsize="small")
+    ax.set(xlabel="tokens per case (untruncated)", ylabel="cases (log scale)")
     return fig

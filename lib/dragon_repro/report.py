@@ -26,6 +26,13 @@ def _header(profile: str) -> str:
     return f"# dragon-repro report\n\nProfile `{profile}` · built {date} · git `{sha}`{dirty}"
 
 
+def _without_stderr(cell):
+    """Warnings and progress bars belong to the executed notebooks, not to the report."""
+    if cell.cell_type == "code":
+        cell.outputs = [o for o in cell.outputs if not (o.output_type == "stream" and o.name == "stderr")]
+    return cell
+
+
 def build_report(profile: str, executed_dir: Path = EXECUTED_DIR, report_dir: Path = REPORT_DIR,
                  notebooks: list[str] | None = None) -> Path:
     """Merge `executed_dir/profile/<name>.ipynb` for each analysis notebook, in order, into `report_dir/profile/index.html`."""
@@ -41,7 +48,8 @@ def build_report(profile: str, executed_dir: Path = EXECUTED_DIR, report_dir: Pa
     if sources:  # kernel and language, for syntax highlighting of any code in outputs
         merged.metadata |= {k: v for k, v in sources[0].metadata.items() if k in ("kernelspec", "language_info")}
     for source in sources:
-        merged.cells += [cell for cell in source.cells if not DROPPED_TAGS & set(cell.metadata.get("tags", []))]
+        merged.cells += [_without_stderr(cell) for cell in source.cells
+                         if not DROPPED_TAGS & set(cell.metadata.get("tags", []))]
     for number, cell in enumerate(merged.cells):  # cell ids must stay unique across the merged notebooks
         cell["id"] = f"cell-{number}"
 

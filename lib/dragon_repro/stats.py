@@ -192,6 +192,8 @@ def seed_summary(values, confidence: float = 0.95) -> SeedSummary:
     if x.size == 1:
         return SeedSummary(1, mean, math.nan, math.nan, math.nan)
     sd = float(x.std(ddof=1))
+    if sd == 0:  # identical seeds: the interval collapses to the mean (scipy would return NaN)
+        return SeedSummary(int(x.size), mean, 0.0, mean, mean)
     low, high = sps.t.interval(confidence, x.size - 1, loc=mean, scale=sd / math.sqrt(x.size))
     return SeedSummary(int(x.size), mean, sd, float(low), float(high))
 

@@ -170,11 +170,33 @@ def readable(summary: pd.DataFrame, index, columns: str = "measure", digits: int
 VERDICT_COLOURS = {"supported": "#d4edda", "contradicted": "#f8d7da", "inconclusive": "#fff3cd", "not run": "#e2e3e5"}
 
 
+def compact(frame: pd.DataFrame, digits: int = 3) -> pd.DataFrame:
+    """For display: each column X that has X_low and X_high becomes one text column 'X [95% CI]'."""
+    out = frame.copy()
+    for column in [c for c in frame.columns if f"{c}_low" in frame and f"{c}_high" in frame]:
+        ci = [f" [{_num(lo, digits)}, {_num(hi, digits)}]" if pd.notna(lo) else ""
+              for lo, hi in zip(frame[f"{column}_low"], frame[f"{column}_high"])]
+        out[column] = [_num(v, digits) + c for v, c in zip(frame[column], ci)]
+        out = out.drop(columns=[f"{column}_low", f"{column}_high"]).rename(columns={column: f"{column} [95% CI]"})
+    return out
+
+
+def _is_pvalue(column) -> bool:
+    return re.search(r"(^|_)p($|_)", str(column)) is not None
+
+
 def styled(frame: pd.DataFrame, digits: int = 3, index: bool = False):
-    """A frame for display: numbers to `digits` decimals, NaN as '—', verdict columns coloured."""
+    """A frame for display: numbers to `digits` decimals (p-values to 3 significant digits), NaN as '—', verdict
+    columns coloured."""
     style = frame.style.format(precision=digits, na_rep="—")
+    pvalues = [c for c in frame.columns if _is_pvalue(c) and pd.api.types.is_float_dtype(frame[c])]
+    if pvalues:
+        style = style.format("{:.3g}", subset=pvalues, na_rep="—")
     if not index:
         style = style.hide(axis="index")
+    text = [c for c in frame.columns if frame[c].dtype == object or pd.api.types.is_string_dtype(frame[c])]
+    if text:
+        style = style.set_properties(subset=text, **{"text-align": "left"})
     verdicts = [c for c in frame.columns if "verdict" in str(c)]
     if verdicts:
         style = style.map(lambda v: f"background-color: {VERDICT_COLOURS.get(v, '')}", subset=verdicts)
@@ -270,13 +292,14 @@ def paired_tests(runs: list[Run], comparisons, splits=("validation", "fresh"), n
                            for metric in ("accuracy", "f1"))
                 rows.append({"from": a, "to": b, "split": split, "seed": seed, "n": len(y),
                              "only_from_correct": m.a_only_correct, "only_to_correct": m.b_only_correct,
-                             "mcnemar_p": m.pvalue, "delta_accuracy": acc.delta, "accuracy_ci_low": acc.low,
-                             "accuracy_ci_high": acc.high, "delta_f1": f1.delta, "f1_ci_low": f1.low,
-                             "f1_ci_high": f1.high, "randomisation_p_f1": stats.approximate_randomization_pvalue(
+                             "mcnemar_p": m.pvalue, "delta_accuracy": acc.delta, "delta_accuracy_low": acc.low,
+                             "delta_accuracy_high": acc.high, "delta_f1": f1.delta, "delta_f1_low": f1.low,
+                             "delta_f1_high": f1.high, "randomisation_p_f1": stats.approximate_randomization_pvalue(
                                  y, pred_a, pred_b, "f1", n_permutations, seed=seed)})
     frame = pd.DataFrame(rows)
     if len(frame):
-        frame["mcnemar_p_holm"] = frame.groupby(["split", "seed"])["mcnemar_p"].transform(_holm)
+        frame.insert(frame.columns.get_loc("mcnemar_p") + 1, "mcnemar_p_holm",
+                     frame.groupby(["split", "seed"])["mcnemar_p"].transform(_holm))
     return frame
 
 
@@ -293,10 +316,11 @@ def seed_tests(metrics: pd.DataFrame, comparisons, splits=("validation", "fresh"
                    "mean_from": va[seeds].mean(), "mean_to": vb[seeds].mean()}
             if len(seeds) >= 2:
                 c = stats.compare_over_seeds(va[seeds].to_numpy(), vb[seeds].to_numpy())
-                row |= {"delta_mean": c.delta_mean, "ci_low": c.low, "ci_high": c.high, "p": c.pvalue, "test": c.test}
+                row |= {"delta_mean": c.delta_mean, "delta_mean_low": c.low, "delta_mean_high": c.high,
+                        "test": c.test, "p": c.pvalue}
             else:
-                row |= {"delta_mean": (vb[seeds] - va[seeds]).mean(), "ci_low": np.nan, "ci_high": np.nan,
-                        "p": np.nan, "test": "none (fewer than 2 shared seeds)"}
+                row |= {"delta_mean": (vb[seeds] - va[seeds]).mean(), "delta_mean_low": np.nan,
+                        "delta_mean_high": np.nan, "test": "none (fewer than 2 shared seeds)", "p": np.nan}
             rows.append(row)
     frame = pd.DataFrame(rows)
     if len(frame):
@@ -305,11 +329,11 @@ def seed_tests(metrics: pd.DataFrame, comparisons, splits=("validation", "fresh"
 
 
 def wilson_frame(metrics: pd.DataFrame, splits=("validation", "fresh")) -> pd.DataFrame:
-    """Each single run's accuracy with its 95% Wilson interval over its n cases."""
+    """Each single run's accuracy with its 95% Wilson interval over its n cases (accuracy_low, accuracy_high)."""
     rows = metrics[metrics.split.isin(splits)][["experiment", "seed", "split", "n", "accuracy"]].copy()
     rows["correct"] = (rows["accuracy"] * rows["n"]).round().astype(int)
     bounds = [stats.wilson_interval(k, n) for k, n in zip(rows["correct"], rows["n"])]
-    rows["wilson_low"], rows["wilson_high"] = [b[0] for b in bounds], [b[1] for b in bounds]
+    rows["accuracy_low"], rows["accuracy_high"] = [b[0] for b in bounds], [b[1] for b in bounds]
     return rows.reset_index(drop=True)
 
 
@@ -326,10 +350,12 @@ def relative_costs(costs: pd.DataFrame, pairs, claims: dict | None = None) -> pd
             va, vb = (costs[costs.experiment == e].set_index("seed")[column] for e in (a, b))
             seeds = va.index.intersection(vb.index)
             row = {"from": a, "to": b, "measure": column, "n_seeds": len(seeds), "mean_from": va[seeds].mean(),
-                   "mean_to": vb[seeds].mean(), "relative_increase": np.nan, "ci_low": np.nan, "ci_high": np.nan}
+                   "mean_to": vb[seeds].mean(), "relative_increase": np.nan, "relative_increase_low": np.nan,
+                   "relative_increase_high": np.nan}
             if len(seeds):
                 s = stats.seed_summary(np.log(vb[seeds].to_numpy() / va[seeds].to_numpy()))
-                row |= dict(zip(("relative_increase", "ci_low", "ci_high"), np.expm1([s.mean, s.low, s.high])))
+                row |= dict(zip(("relative_increase", "relative_increase_low", "relative_increase_high"),
+                                np.expm1([s.mean, s.low, s.high])))
             rows.append(row | {"paper": paper.get(measure, np.nan)})
     return pd.DataFrame(rows)
 
