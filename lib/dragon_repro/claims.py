@@ -56,17 +56,16 @@ def _per_seed(claim: dict, metrics: pd.DataFrame, costs: pd.DataFrame, experimen
 
 
 def _per_seed_estimate(claim: dict, metrics: pd.DataFrame, costs: pd.DataFrame) -> tuple[float, float, float, int]:
-    """Mean (level) or mean paired change (effect; relative for costs) with a t-based CI over seeds."""
+    """Mean (level) or relative paired change (costs) with a t-based CI over seeds."""
     if claim["kind"] == "level":
         s = stats.seed_summary(_per_seed(claim, metrics, costs, claim["config"]))
         return s.mean, s.low, s.high, s.n
     a, b = (_per_seed(claim, metrics, costs, claim[k]) for k in ("from", "to"))
     shared = a.index.intersection(b.index)
-    ratios = np.log(b[shared]) - np.log(a[shared])  # costs compare as ratios: the mean of log ratios
-    if len(shared) < 2:
-        return float(np.expm1(ratios.mean())) if len(shared) else np.nan, np.nan, np.nan, len(shared)
-    c = stats.compare_over_seeds(np.log(a[shared].to_numpy()), np.log(b[shared].to_numpy()))
-    return *np.expm1([c.delta_mean, c.low, c.high]).tolist(), len(shared)
+    if not len(shared):
+        return np.nan, np.nan, np.nan, 0
+    s = stats.relative_change(a[shared], b[shared])
+    return s.mean, s.low, s.high, s.n
 
 
 def _estimate(claim: dict, runs: list[Run], metrics: pd.DataFrame, costs: pd.DataFrame, view_name: str) -> dict:

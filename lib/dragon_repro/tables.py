@@ -353,9 +353,8 @@ def relative_costs(costs: pd.DataFrame, pairs, claims: dict | None = None) -> pd
                    "mean_to": vb[seeds].mean(), "relative_increase": np.nan, "relative_increase_low": np.nan,
                    "relative_increase_high": np.nan}
             if len(seeds):
-                s = stats.seed_summary(np.log(vb[seeds].to_numpy() / va[seeds].to_numpy()))
-                row |= dict(zip(("relative_increase", "relative_increase_low", "relative_increase_high"),
-                                np.expm1([s.mean, s.low, s.high])))
+                s = stats.relative_change(va[seeds], vb[seeds])
+                row |= {"relative_increase": s.mean, "relative_increase_low": s.low, "relative_increase_high": s.high}
             rows.append(row | {"paper": paper.get(measure, np.nan)})
     return pd.DataFrame(rows)
 
