@@ -48,7 +48,10 @@ def run_experiments(profile: str, model: str | None, seeds: list[int] | None, jo
                     started: float) -> None:
     """Each missing (experiment, seed) once through 10_experiment, `jobs` at a time, each on its share of threads."""
     plan = [(e, s) for e, s in profile_plan(profile) if seeds is None or s in seeds]
-    todo = [(e, s) for e, s in plan if not (run_dir(experiment_config(e, s, profile, model)) / "provenance.json").exists()]
+    configs = {(e, s): experiment_config(e, s, profile, model) for e, s in plan}
+    todo = [key for key, config in configs.items() if not (run_dir(config) / "provenance.json").exists()]
+    # Longest first, so that no long run is left alone at the end while the other workers idle.
+    todo.sort(key=lambda key: (configs[key].epochs, configs[key].max_seq_length), reverse=True)
     print(f"[runs] {len(plan)} planned, {len(plan) - len(todo)} cached, {len(todo)} to train ({jobs} at a time)")
     threads = max(1, (os.cpu_count() or 1) // jobs)
 
