@@ -92,7 +92,8 @@ def test_figures_are_saved_as_png_and_pdf(smoke):
 def test_report_opens_with_the_verdicts(smoke):
     output, _, _ = smoke
     html = (output / "report" / "smoke" / "index.html").read_text()
-    assert html.index("dragon-repro report") < html.index("erdict")
+    verdict_table = html.index("validation: verdict")  # the table itself, not only its heading
+    assert html.index("dragon-repro report") < verdict_table < html.index("The dataset: DRAGON Task101")
     assert html.count("data:image/png;base64") >= 5
 
 

@@ -78,8 +78,9 @@ def test_ladder_is_cumulative_and_matches_the_paper_settings():
 
 def _train_cli(task, results, experiment="overfit_stress"):
     env = os.environ | {"DRAGON_REPRO_OUTPUT": str(results)}
+    # 30 epochs of the tiny model: long enough (~15 s) to be interrupted mid-training, short enough to rerun
     return subprocess.Popen([sys.executable, "-m", "dragon_repro", "train", "--experiment", experiment,
-                             "--profile", "smoke", "--task", str(task)],
+                             "--profile", "smoke", "--task", str(task), "--set", "epochs=30"],
                             env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
 
 

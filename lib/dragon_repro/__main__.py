@@ -6,6 +6,8 @@ import signal
 import sys
 from pathlib import Path
 
+import yaml
+
 from . import data
 
 
@@ -22,12 +24,24 @@ def cmd_validate(args) -> None:
 
 def cmd_train(args) -> None:
     from .runs import experiment_config, load_or_run
-    overrides = {"task": str(Path(args.task).resolve())} if args.task else {}
+    overrides = dict(_setting(item) for item in args.set)
+    if args.task:
+        overrides["task"] = str(Path(args.task).resolve())
     config = experiment_config(args.experiment, args.seed, args.profile, args.model, **overrides)
     run = load_or_run(config)
     print(("cached: " if run.cached else "trained: ") + str(run.path))
     print(json.dumps({split: {k: v for k, v in m.items() if k != "by_length"} for split, m in run.metrics.items()},
                      indent=2))
+
+
+def _setting(item: str) -> tuple[str, object]:
+    """`key=value` with a YAML value: epochs=3, learning_rate=2e-5, global_attention=cls+entities."""
+    from .runs import ExperimentConfig
+    key, sep, value = item.partition("=")
+    known = sorted(set(ExperimentConfig.__dataclass_fields__) - {"experiment", "seed"})
+    if not sep or key.strip() not in known:
+        raise ValueError(f"--set expects KEY=VALUE with KEY one of {', '.join(known)}; got {item!r}")
+    return key.strip(), yaml.safe_load(value)
 
 
 def cmd_predict(args) -> None:
@@ -60,6 +74,8 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--profile", default="cpu", help="smoke, cpu (default) or paper")
     p.add_argument("--model", help="override the profile's model: embedded[-w..-L..], tiny, a hub name or a folder")
     p.add_argument("--task", help="DRAGON task folder (default: data/Task101_Example_sl_bin_clf-repro)")
+    p.add_argument("--set", action="append", default=[], metavar="KEY=VALUE",
+                   help="override any experiment setting, e.g. --set epochs=3 (repeatable)")
     p.set_defaults(handler=cmd_train)
 
     p = commands.add_parser("predict", help="write DRAGON-format predictions with a trained run's model")
