@@ -100,8 +100,10 @@ def _interrupt(signum, frame):
 
 def main(argv=None) -> int:
     args = build_parser().parse_args(argv)
-    # SIGTERM unwinds like Ctrl-C, so half-written results are removed on the way out.
-    signal.signal(signal.SIGTERM, _interrupt)
+    # SIGTERM unwinds like Ctrl-C, so half-written results are removed on the way out. SIGINT is set too:
+    # a process started in the background by a shell inherits it ignored.
+    for signum in (signal.SIGINT, signal.SIGTERM):
+        signal.signal(signum, _interrupt)
     try:
         args.handler(args)
     except KeyboardInterrupt:
