@@ -4,7 +4,7 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from dragon_repro import claims
+from dragon_repro import claims, paper_claims
 from dragon_repro.evaluate import classification_metrics, metrics_by_length
 from dragon_repro.runs import Run
 
@@ -72,7 +72,7 @@ def test_claims_without_runs_are_marked_not_run(verdicts):
 
 
 def test_the_papers_numbers_live_only_in_the_claims_file():
-    paper = claims.load_claims()
+    paper = paper_claims.load_claims()
     assert "2507.09470" in paper["source"]
     values = {c["id"]: c["value"] for c in paper["claims"]}
     assert values["baseline_accuracy"] == 0.720 and values["optimized_accuracy"] == 0.852
@@ -80,4 +80,4 @@ def test_the_papers_numbers_live_only_in_the_claims_file():
 
 def test_implied_accuracy_by_hand():
     # 15 false positives at precision 0.75 -> 45 true positives; recall 0.9 -> 5 false negatives
-    assert claims.implied_accuracy(0.75, 0.9, 15) == pytest.approx(0.80)
+    assert paper_claims.implied_accuracy(0.75, 0.9, 15) == pytest.approx(0.80)

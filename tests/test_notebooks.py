@@ -12,7 +12,7 @@ EXPERIMENT = "10_experiment.ipynb"
 EXPECTED = {"00_verdicts.ipynb", "01_dataset.ipynb", EXPERIMENT, "20_main_table.ipynb", "21_confusion.ipynb",
             "22_long_cases.ipynb", "23_loss_curves.ipynb", "24_significance.ipynb", "25_efficiency.ipynb"}
 ANALYSIS_PARAMETERS = {"profile", "model", "seeds"}
-EXPERIMENT_PARAMETERS = {"experiment", "seed", "profile", "model", "threads"}
+EXPERIMENT_PARAMETERS = {"experiment", "seed", "profile", "model"}
 
 
 def read(path):

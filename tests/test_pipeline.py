@@ -8,9 +8,9 @@ import time
 import pandas as pd
 import pytest
 
-from dragon_repro.claims import load_claims
+from dragon_repro.paper_claims import load_claims
 from dragon_repro.paths import ROOT
-from dragon_repro.pipeline import analysis_notebooks
+from dragon_repro.paths import analysis_notebooks
 from dragon_repro.runs import profile_plan
 from dragon_repro.stats import VERDICTS
 

@@ -67,9 +67,10 @@ def test_ladder_is_cumulative_and_matches_the_paper_settings():
     assert (optimized.scheduler, optimized.weight_decay, optimized.gradient_accumulation_steps,
             optimized.early_stopping_patience) == ("cosine", 0.01, 16, 2)
     assert optimized.normalize_measurements and optimized.global_attention == "cls+entities"
-    baseline = runs.experiment_config("baseline", 0, "cpu")
+    baseline = runs.experiment_config("baseline", 0, "cpu")  # dragon-baseline 0.4.6's main.py
     assert (baseline.max_seq_length, baseline.learning_rate, baseline.epochs, baseline.batch_size,
-            baseline.gradient_accumulation_steps, baseline.global_attention) == (512, 1e-5, 5, 1, 8, "cls")
+            baseline.gradient_accumulation_steps, baseline.warmup_ratio, baseline.restore_best_epoch,
+            baseline.global_attention) == (512, 1e-5, 5, 4, 2, 0.1, True, "cls")
     stress = runs.experiment_config("overfit_stress", 0, "cpu")
     assert (stress.epochs, stress.learning_rate) == (15, 1e-5)
     with pytest.raises(ValueError, match="unknown experiment"):

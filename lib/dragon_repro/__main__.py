@@ -27,6 +27,8 @@ def cmd_train(args) -> None:
     overrides = dict(_setting(item) for item in args.set)
     if args.task:
         overrides["task"] = str(Path(args.task).resolve())
+    else:
+        data.ensure_task101()
     config = experiment_config(args.experiment, args.seed, args.profile, args.model, **overrides)
     run = load_or_run(config)
     print(("cached: " if run.cached else "trained: ") + str(run.path))

@@ -8,25 +8,18 @@ over seeds):
 - "p < .001" is supported when the exact McNemar test gives p < .001 in every seed, inconclusive otherwise.
 """
 
-from pathlib import Path
-
 import numpy as np
 import pandas as pd
-import yaml
 
 from . import stats
-from .paths import CONFIG_DIR
+from .paper_claims import load_claims
+from .run_frames import efficiency_frame, metrics_frame, paired_predictions, per_seed, prediction_matrix, seeds_of
 from .runs import Run
-from .tables import efficiency_frame, metrics_frame, paired_predictions, per_seed, prediction_matrix, seeds_of
 
 # Our two views: the paper's 100 validation cases, and 1,000 fresh cases (300 long ones for long-case claims).
 VIEWS = {"validation": {"cases": "validation", "long": "validation"}, "fresh": {"cases": "fresh", "long": "long"}}
 LONG_CASE_TOKENS = 400  # the paper's long-case bucket: more than 400 tokens
 RUN_MEASURES = ("validation_loss", "relative_wall_time", "relative_peak_memory")  # one value per run
-
-
-def load_claims(path: Path = CONFIG_DIR / "paper_claims.yaml") -> dict:
-    return yaml.safe_load(Path(path).read_text())
 
 
 def _bootstrap(claim: dict, runs: list[Run], view: dict) -> stats.DeltaCI:
@@ -108,10 +101,3 @@ def verdict_table(runs: list[Run], claims: dict | None = None) -> pd.DataFrame:
                 row |= {"ours": np.nan, "ci_low": np.nan, "ci_high": np.nan, "n_seeds": 0, "verdict": "not run"}
             rows.append(row)
     return pd.DataFrame(rows)
-
-
-def implied_accuracy(precision: float, recall: float, false_positives: float, n: int = 100) -> float:
-    """The accuracy that a precision, a recall and a false-positive count imply on n cases."""
-    true_positives = false_positives * precision / (1 - precision)
-    false_negatives = true_positives * (1 - recall) / recall
-    return (n - false_positives - false_negatives) / n

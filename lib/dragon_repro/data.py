@@ -100,6 +100,15 @@ def write_task101(folder: Path | None = None, n_cases: int = 500, n_validation: 
     return folder
 
 
+def ensure_task101(folder: Path | None = None) -> Path:
+    """The default Task101 folder, generated on first use (a fresh clone has none)."""
+    folder = Path(folder or DATA_DIR / f"{TASK101}-repro")
+    if not (folder / "nlp-task-configuration.json").exists():
+        print(f"[data] writing {folder} (first use)", flush=True)
+        write_task101(folder)
+    return folder
+
+
 def write_task_folder(folder: Path, config: TaskConfig, splits: dict[str, pd.DataFrame]) -> None:
     """Write all files into a staging folder, then move it into place: no half-written task."""
     folder = Path(folder)
@@ -120,6 +129,8 @@ def _read_json(path: Path):
         return json.loads(Path(path).read_text(encoding="utf-8"))
     except FileNotFoundError:
         raise DataError(f"{path}: file not found") from None
+    except UnicodeDecodeError as err:
+        raise DataError(f"{path}: not UTF-8 text (byte 0x{err.object[err.start]:02x} at offset {err.start})") from None
     except json.JSONDecodeError as err:
         raise DataError(f"{path}: malformed JSON at line {err.lineno}, column {err.colno}: {err.msg}") from None
 
@@ -182,7 +193,18 @@ def load_task_folder(folder: Path) -> Task:
         path = folder / f"nlp-{split}-dataset.json"
         if path.exists() or split in ("training", "validation"):
             splits[split] = read_dataset(path, config, require_labels=split in ("training", "validation"))
+    _check_classes_known(folder, config, splits)
     return Task(config, splits)
+
+
+def _check_classes_known(folder: Path, config: TaskConfig, splits: dict[str, pd.DataFrame]) -> None:
+    """Every labelled case outside training must carry a class that training has: a model cannot predict others."""
+    known = {False, True} if config.is_binary else set(splits["training"]["label"])
+    for split, frame in splits.items():
+        for i, label in enumerate(frame["label"]):
+            if label is not None and label not in known:
+                raise DataError(f"{folder / f'nlp-{split}-dataset.json'}: record {i}, field {config.label_name!r}: "
+                                f"class {label!r} does not occur in the training set")
 
 
 def load_ground_truth(path: Path, config: TaskConfig) -> pd.DataFrame:

@@ -5,11 +5,14 @@ Every model, the real DRAGON Longformer included, is loaded by `load_model_and_t
 """
 
 import os
+import pickle
 import re
+import sys
 import tempfile
 from pathlib import Path
 
 import torch
+from accelerate.utils import set_seed
 from safetensors.torch import load_file
 from transformers import (AutoTokenizer, BertConfig, LongformerConfig,
                           LongformerForSequenceClassification, LongformerModel)
@@ -22,6 +25,9 @@ os.environ.setdefault("HF_HUB_OFFLINE", "1")
 DRAGON_MODEL = "joeranbosma/dragon-longformer-base-mixed-domain"
 EMBEDDED_PATTERN = re.compile(r"^embedded(?:-w(?P<window>\d+))?(?:-L(?P<layers>\d+))?(?:-len(?P<max_length>\d+))?$")
 TINY = "tiny"
+# Weight files a local model folder may hold, in order of preference (sharded checkpoints: their index files).
+WEIGHT_FILES = ("model.safetensors", "model.safetensors.index.json", "pytorch_model.bin", "pytorch_model.bin.index.json")
+BUILD_SEED = 0  # the seed every locally built model draws its random weights from
 
 
 class ModelNotAvailable(OSError):
@@ -48,22 +54,45 @@ def resolve_model(spec: str) -> str:
     return spec
 
 
-def load_model_and_tokenizer(spec: str, num_labels: int = 2):
-    """Tokenizer and LongformerForSequenceClassification, for every model through one from_pretrained path."""
+def load_model_and_tokenizer(spec: str, num_labels: int = 2, seed: int | None = None):
+    """Tokenizer and LongformerForSequenceClassification, for every model through one from_pretrained path.
+
+    A model built on first use is built before `seed` is set, so that the new classification head is drawn
+    from `seed` alone, whether the model cache was cold or warm.
+    """
     name_or_path = resolve_model(spec)
+    local = Path(name_or_path).is_dir()
+    weights = weights_file(Path(name_or_path)) if local else None
+    if seed is not None:
+        set_seed(seed)
     try:
         tokenizer = AutoTokenizer.from_pretrained(name_or_path, trust_remote_code=False)
+        # A .bin checkpoint goes through torch's weights_only unpickler (transformers' default): never arbitrary code.
         model = LongformerForSequenceClassification.from_pretrained(
-            name_or_path, num_labels=num_labels, use_safetensors=True, trust_remote_code=False)
+            name_or_path, num_labels=num_labels, use_safetensors=weights.endswith(".safetensors") if weights else None,
+            trust_remote_code=False)
+    except pickle.UnpicklingError as err:
+        raise ModelNotAvailable(f"{Path(name_or_path) / weights}: refused by torch's weights_only unpickler "
+                                f"(it holds more than tensors); convert it to safetensors") from err
     except OSError as err:
-        if Path(name_or_path).exists():
+        if local:
             raise
         raise ModelNotAvailable(
             f"model {name_or_path!r} is not a local folder and could not be loaded from the hub "
             f"(HF_HUB_OFFLINE={os.environ.get('HF_HUB_OFFLINE')}). Download it where the hub is reachable "
             f"(e.g. `hf download {name_or_path} --local-dir models/dragon`) and pass that folder with "
             f"--model models/dragon, or set HF_HUB_OFFLINE=0 on a machine with hub access.") from err
+    if local and not Path(name_or_path).resolve().is_relative_to(MODELS_DIR.resolve()):
+        print(f"[model] {name_or_path}: weights from {weights}", file=sys.stderr)
     return model, tokenizer
+
+
+def weights_file(folder: Path) -> str:
+    """The weights file of a local model folder: safetensors if present, else PyTorch's pickle format."""
+    for name in WEIGHT_FILES:
+        if (folder / name).exists():
+            return name
+    raise ModelNotAvailable(f"{folder}: no {' or '.join(WEIGHT_FILES)} in this model folder")
 
 
 # ---------------------------------------------------------------- the embedded default: MiniLM made long
@@ -77,10 +106,16 @@ def ensure_embedded_model(window: int = 128, layers: int = 6, max_length: int = 
 
 
 def _build_into(folder: Path, build) -> None:
-    """Build in a staging folder and move it into place, so an interrupted build leaves nothing behind."""
+    """Build in a staging folder and move it into place, so an interrupted build leaves nothing behind.
+
+    The build draws its random weights from its own seed in a forked RNG: building a model never moves the
+    random state of the run that asked for it.
+    """
     folder.parent.mkdir(parents=True, exist_ok=True)
     staging = Path(tempfile.mkdtemp(dir=folder.parent, prefix=f".{folder.name}."))
-    build(staging)
+    with torch.random.fork_rng(devices=[]):
+        torch.manual_seed(BUILD_SEED)
+        build(staging)
     replace_dir_atomic(staging, folder)
 
 
@@ -155,7 +190,6 @@ def _build_tiny(out_dir: Path) -> None:
         vocab_size=tokenizer.vocab_size, hidden_size=32, num_hidden_layers=2, num_attention_heads=2,
         intermediate_size=64, max_position_embeddings=1024 + 1, type_vocab_size=2, pad_token_id=0,
         bos_token_id=101, eos_token_id=102, sep_token_id=102, attention_window=[16, 16], num_labels=2)
-    torch.manual_seed(0)
     LongformerForSequenceClassification(config).save_pretrained(out_dir, safe_serialization=True)
     tokenizer.model_max_length = 1024
     tokenizer.save_pretrained(out_dir)

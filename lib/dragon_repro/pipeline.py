@@ -10,10 +10,10 @@ from pathlib import Path
 
 from . import data
 from .atomic import write_json_atomic
-from .paths import DATA_DIR, EXECUTED_DIR, FIGURES_DIR, NOTEBOOKS_DIR
+from .paths import EXECUTED_DIR, EXPERIMENT_NOTEBOOK, FIGURES_DIR, NOTEBOOKS_DIR, analysis_notebooks
+from .report import build_report
 from .runs import experiment_config, load_run, profile_plan, run_dir
 
-EXPERIMENT_NOTEBOOK = NOTEBOOKS_DIR / "10_experiment.ipynb"
 KERNEL = "dragon-repro"
 
 
@@ -21,20 +21,13 @@ class NotebookFailed(RuntimeError):
     """A notebook raised; the message names it and the executed copy to open."""
 
 
-def analysis_notebooks() -> list[Path]:
-    return [p for p in sorted(NOTEBOOKS_DIR.glob("[0-9][0-9]_*.ipynb")) if p != EXPERIMENT_NOTEBOOK]
-
-
-def execute_notebook(notebook: Path, out: Path, parameters: dict, cell_timeout: int, threads: int = 0) -> None:
+def execute_notebook(notebook: Path, out: Path, parameters: dict, cell_timeout: int) -> None:
     """papermill in a subprocess, kernel pinned, run from notebooks/, each cell under a timeout."""
     out.parent.mkdir(parents=True, exist_ok=True)
-    env = os.environ.copy()
-    if threads:
-        env |= {"OMP_NUM_THREADS": str(threads), "MKL_NUM_THREADS": str(threads)}
     command = [sys.executable, "-m", "papermill", str(notebook), str(out), "-k", KERNEL, "--cwd", str(NOTEBOOKS_DIR),
                "--execution-timeout", str(cell_timeout), "-y", json.dumps(parameters), "--no-progress-bar",
                "--log-level", "ERROR"]
-    result = subprocess.run(command, env=env, capture_output=True, text=True)
+    result = subprocess.run(command, capture_output=True, text=True)
     if result.returncode != 0:
         detail = result.stderr.strip().splitlines()[-1:] or ["(no message)"]
         raise NotebookFailed(f"{notebook.name} failed: {detail[0]}\n  executed copy: {out}")
@@ -46,20 +39,19 @@ def _clock(seconds: float) -> str:
 
 def run_experiments(profile: str, model: str | None, seeds: list[int] | None, jobs: int, cell_timeout: int,
                     started: float) -> None:
-    """Each missing (experiment, seed) once through 10_experiment, `jobs` at a time, each on its share of threads."""
+    """Each missing (experiment, seed) once through 10_experiment, `jobs` at a time (each run uses one thread on CPU)."""
     plan = [(e, s) for e, s in profile_plan(profile) if seeds is None or s in seeds]
     configs = {(e, s): experiment_config(e, s, profile, model) for e, s in plan}
     todo = [key for key, config in configs.items() if not (run_dir(config) / "provenance.json").exists()]
     # Longest first, so that no long run is left alone at the end while the other workers idle.
     todo.sort(key=lambda key: (configs[key].epochs, configs[key].max_seq_length), reverse=True)
     print(f"[runs] {len(plan)} planned, {len(plan) - len(todo)} cached, {len(todo)} to train ({jobs} at a time)")
-    threads = max(1, (os.cpu_count() or 1) // jobs)
 
     def one(experiment, seed):
         out = EXECUTED_DIR / profile / "runs" / f"10_experiment-{experiment}-seed{seed}.ipynb"
-        params = {"experiment": experiment, "seed": seed, "profile": profile, "model": model, "threads": threads}
+        params = {"experiment": experiment, "seed": seed, "profile": profile, "model": model}
         t0 = time.time()
-        execute_notebook(EXPERIMENT_NOTEBOOK, out, params, cell_timeout, threads)
+        execute_notebook(EXPERIMENT_NOTEBOOK, out, params, cell_timeout)
         return time.time() - t0
 
     with ThreadPoolExecutor(max_workers=jobs) as pool:
@@ -103,13 +95,9 @@ def write_provenance_bundle(profile: str, model: str | None, seeds: list[int] | 
 
 def run_all(profile: str = "cpu", model: str | None = None, seeds: list[int] | None = None, jobs: int | None = None,
             cell_timeout: int = 7200) -> None:
-    from .report import build_report
     started = time.time()
     jobs = jobs or (1 if profile == "paper" else os.cpu_count() or 1)
-    task = DATA_DIR / f"{data.TASK101}-repro"
-    if not (task / "nlp-task-configuration.json").exists():
-        print(f"[data] writing {task}")
-        data.write_task101(task)
+    data.ensure_task101()
     run_experiments(profile, model, seeds, jobs, cell_timeout, started)
     run_analysis(profile, model, seeds, jobs, cell_timeout, started)
     write_provenance_bundle(profile, model, seeds)

@@ -11,8 +11,7 @@ import nbformat
 from nbconvert import HTMLExporter
 
 from .atomic import write_text_atomic
-from .paths import EXECUTED_DIR, REPORT_DIR
-from .pipeline import analysis_notebooks
+from .paths import EXECUTED_DIR, REPORT_DIR, analysis_notebooks
 from .runs import git_state
 
 DROPPED_TAGS = {"parameters", "injected-parameters"}

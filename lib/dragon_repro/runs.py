@@ -7,6 +7,7 @@ import platform
 import shutil
 import subprocess
 import time
+from contextlib import contextmanager
 from dataclasses import asdict, dataclass, field, fields
 from datetime import datetime, timezone
 from importlib.metadata import version
@@ -16,7 +17,6 @@ import pandas as pd
 import psutil
 import torch
 import yaml
-from accelerate.utils import set_seed
 
 from . import data
 from .atomic import write_json_atomic
@@ -29,6 +29,8 @@ from .train import TrainingOptions, fine_tune
 DEFAULT_TASK = str(DATA_DIR / f"{data.TASK101}-repro")
 # The modules whose code decides what a run produces; a change to any of them invalidates cached runs.
 CODE_FILES = ("data", "preprocess", "attention", "features", "model", "train", "evaluate", "runs")
+CPU_THREADS = 1  # torch threads per run on CPU; parallelism comes from running several runs at once
+os.environ.setdefault("CUBLAS_WORKSPACE_CONFIG", ":4096:8")  # lets cuBLAS be deterministic on a GPU
 PACKAGES = ("torch", "transformers", "accelerate", "dragon-prep", "spacy", "scikit-learn", "numpy")
 
 
@@ -63,6 +65,7 @@ class ExperimentConfig:
     warmup_ratio: float = 0.1
     weight_decay: float = 0.0
     early_stopping_patience: int | None = None
+    restore_best_epoch: bool = True
     bf16: bool = False
 
     def encoding(self, recommended_truncation_side: str) -> EncodingOptions:
@@ -158,7 +161,8 @@ def provenance(wall_seconds: float, history: dict) -> dict:
     device = torch.cuda.get_device_name() if torch.cuda.is_available() else f"cpu ({platform.processor() or platform.machine()})"
     return git_state() | {
         "packages": {p: version(p) for p in PACKAGES} | {"python": platform.python_version()},
-        "device": device, "torch_threads": torch.get_num_threads(), "cpu_count": psutil.cpu_count(),
+        "device": device, "cpu_capability": torch.backends.cpu.get_cpu_capability(),
+        "torch_threads": torch.get_num_threads(), "cpu_count": psutil.cpu_count(),
         "wall_seconds": wall_seconds, "peak_memory_mb": history["peak_memory_mb"],
         "peak_memory_kind": history["peak_memory_kind"],
         "finished": datetime.now(timezone.utc).isoformat(timespec="seconds"), "code_version": code_version(),
@@ -199,12 +203,28 @@ def load_or_run(config: ExperimentConfig, runs_root: Path = RUNS_DIR, progress: 
     staging = final.with_name(f".{final.name}.tmp-{os.getpid()}")
     shutil.rmtree(staging, ignore_errors=True)
     try:
-        _execute_into(staging, config, progress, save_model)
+        with deterministic_torch():
+            _execute_into(staging, config, progress, save_model)
         os.replace(staging, final)
     except BaseException:
         shutil.rmtree(staging, ignore_errors=True)
         raise
     return load_run(final, cached=False)
+
+
+@contextmanager
+def deterministic_torch():
+    """Deterministic kernels, and on CPU one intra-op thread (a thread count changes float sums): the same config
+    gives the same bytes at any --jobs, from the CLI, `load_or_run` or a notebook."""
+    threads = torch.get_num_threads()
+    if not torch.cuda.is_available():
+        torch.set_num_threads(CPU_THREADS)
+    torch.use_deterministic_algorithms(True, warn_only=True)
+    try:
+        yield
+    finally:
+        torch.use_deterministic_algorithms(False)
+        torch.set_num_threads(threads)
 
 
 def _remove_abandoned_staging(final: Path) -> None:
@@ -228,8 +248,7 @@ def _execute_into(out: Path, config: ExperimentConfig, progress: bool, save_mode
     evaluation = {name: _subset(task[name], config.evaluation_subset)
                   for name in config.evaluation_sets if name in task.splits}
 
-    set_seed(config.seed)  # before the model is built: the classification head's init depends on it
-    model, tokenizer = load_model_and_tokenizer(config.model, num_labels=len(classes))
+    model, tokenizer = load_model_and_tokenizer(config.model, num_labels=len(classes), seed=config.seed)
     encoding = config.encoding(task.config.recommended_truncation_side)
     encode = lambda frame: encode_cases(tokenizer, list(frame["text"]), encoding)  # noqa: E731
     label_ids = lambda frame: [classes.index(y) for y in frame["label"]]  # noqa: E731

@@ -26,6 +26,7 @@ class TrainingOptions:
     warmup_ratio: float = 0.1
     weight_decay: float = 0.0
     early_stopping_patience: int | None = None
+    restore_best_epoch: bool = True  # dragon-baseline: load_best_model_at_end, metric_for_best_model="loss"
     max_grad_norm: float = 1.0
     bf16: bool = False
     eval_batch_size: int = 8
@@ -52,7 +53,8 @@ def optimizer_steps(batches_per_epoch: int, accumulation: int, epochs: int) -> i
 
 def fine_tune(model, train_features, train_labels, val_features, val_labels, options: TrainingOptions,
               seed: int, progress: bool = True) -> dict:
-    """Train in place; returns the history. With early stopping, the best epoch's weights are restored."""
+    """Train in place; returns the history. With `restore_best_epoch`, the weights of the epoch with the lowest
+    validation loss are restored at the end (as the HF Trainer's load_best_model_at_end does)."""
     accelerator = Accelerator(gradient_accumulation_steps=options.gradient_accumulation_steps,
                               mixed_precision="bf16" if options.bf16 and torch.cuda.is_available() else "no")
     multiple = window_multiple(model)
@@ -68,6 +70,7 @@ def fine_tune(model, train_features, train_labels, val_features, val_labels, opt
     scheduler = get_scheduler(options.scheduler, optimizer, num_warmup_steps=math.ceil(options.warmup_ratio * total_steps),
                               num_training_steps=total_steps)
     model, optimizer, loader, scheduler = accelerator.prepare(model, optimizer, loader, scheduler)
+    torch.manual_seed(seed)  # dropout draws from the run's seed, whatever ran before in this process
 
     history = {"steps": [], "epochs": [], "best_epoch": None, "stopped_early": False,
                "optimizer_steps_planned": total_steps, "device": str(accelerator.device)}
@@ -102,7 +105,7 @@ def fine_tune(model, train_features, train_labels, val_features, val_labels, opt
                                   "val_loss": val_loss, "seconds": time.perf_counter() - started})
         if val_loss < best_loss:
             best_loss, bad_epochs, history["best_epoch"] = val_loss, 0, epoch
-            if options.early_stopping_patience is not None:
+            if options.restore_best_epoch:
                 best_state = copy.deepcopy({k: v.detach().cpu() for k, v in
                                             accelerator.unwrap_model(model).state_dict().items()})
         else:

@@ -1,0 +1,97 @@
+"""Tables for people: numbers as text ('mean ± sd [95% CI]'), styled for the notebooks with verdicts coloured, and
+saved as CSV and Markdown."""
+
+import re
+from pathlib import Path
+
+import pandas as pd
+
+from .paths import TABLES_DIR
+
+VERDICT_COLOURS = {"supported": "#d4edda", "contradicted": "#f8d7da", "inconclusive": "#fff3cd", "not run": "#e2e3e5"}
+
+
+def save_table(frame: pd.DataFrame, name: str, profile: str, tables_dir: Path = TABLES_DIR) -> Path:
+    """Write `name`.csv (for code) and `name`.md (for people) under tables/<profile>/."""
+    folder = Path(tables_dir) / profile
+    folder.mkdir(parents=True, exist_ok=True)
+    frame.to_csv(folder / f"{name}.csv", index=False)
+    (folder / f"{name}.md").write_text(frame.to_markdown(index=False, floatfmt=".3f") + "\n")
+    return folder / f"{name}.csv"
+
+
+def _num(x, digits: int = 3) -> str:
+    return "—" if x is None or pd.isna(x) else f"{x:.{digits}g}" if abs(x) < 1e-3 and x != 0 else f"{x:.{digits}f}"
+
+
+def mean_sd_ci(row, digits: int = 3) -> str:
+    """'mean ± sd [low, high]' for a summarise_over_seeds row; what one seed cannot give is left out."""
+    text = _num(row["mean"], digits)
+    if pd.notna(row.get("sd")):
+        text += f" ± {_num(row['sd'], digits)}"
+    if pd.notna(row.get("ci_low")):
+        text += f" [{_num(row['ci_low'], digits)}, {_num(row['ci_high'], digits)}]"
+    return text if row.get("n_seeds", 2) != 1 else text + " (1 seed)"
+
+
+def readable(summary: pd.DataFrame, index, columns: str = "measure", digits: int = 3) -> pd.DataFrame:
+    """A summary as text cells 'mean ± sd [95% CI]', with ' · paper v' where the paper gives a value."""
+    text = summary.apply(mean_sd_ci, axis=1, digits=digits)
+    for column in [c for c in ("paper", "paper_ladder") if c in summary]:
+        label = "paper" if column == "paper" else "paper (ladder)"
+        text += summary[column].map(lambda v, label=label: "" if pd.isna(v) else f" · {label} {_num(v, digits)}")
+    index = [index] if isinstance(index, str) else list(index)
+    wide = summary.assign(_text=text).pivot(index=index, columns=columns, values="_text")
+    order = summary[index].drop_duplicates()
+    wide = wide.reindex(pd.MultiIndex.from_frame(order) if len(index) > 1 else order[index[0]])
+    return wide[list(dict.fromkeys(summary[columns]))].rename_axis(columns=None)
+
+
+def compact(frame: pd.DataFrame, digits: int = 3) -> pd.DataFrame:
+    """For display: each column X that has X_low and X_high becomes one text column 'X [95% CI]'."""
+    out = frame.copy()
+    for column in [c for c in frame.columns if f"{c}_low" in frame and f"{c}_high" in frame]:
+        ci = [f" [{_num(lo, digits)}, {_num(hi, digits)}]" if pd.notna(lo) else ""
+              for lo, hi in zip(frame[f"{column}_low"], frame[f"{column}_high"])]
+        out[column] = [_num(v, digits) + c for v, c in zip(frame[column], ci)]
+        out = out.drop(columns=[f"{column}_low", f"{column}_high"]).rename(columns={column: f"{column} [95% CI]"})
+    return out
+
+
+def _is_pvalue(column) -> bool:
+    return re.search(r"(^|_)p($|_)", str(column)) is not None
+
+
+def styled(frame: pd.DataFrame, digits: int = 3, index: bool = False):
+    """A frame for display: numbers to `digits` decimals (p-values to 3 significant digits), NaN as '—', verdict
+    columns coloured."""
+    style = frame.style.format(precision=digits, na_rep="—")
+    pvalues = [c for c in frame.columns if _is_pvalue(c) and pd.api.types.is_float_dtype(frame[c])]
+    if pvalues:
+        style = style.format("{:.3g}", subset=pvalues, na_rep="—")
+    if not index:
+        style = style.hide(axis="index")
+    text = [c for c in frame.columns if frame[c].dtype == object or pd.api.types.is_string_dtype(frame[c])]
+    if text:
+        style = style.set_properties(subset=text, **{"text-align": "left"})
+    verdicts = [c for c in frame.columns if "verdict" in str(c)]
+    if verdicts:
+        style = style.map(lambda v: f"background-color: {VERDICT_COLOURS.get(v, '')}", subset=verdicts)
+    return style
+
+
+def verdict_overview(verdicts: pd.DataFrame) -> pd.DataFrame:
+    """One row per claim: the paper's value, then per view our estimate [95% CI] and the verdict, as text."""
+    rows = []
+    for claim, group in verdicts.groupby("claim", sort=False):
+        row = {"claim": group["text"].iloc[0], "kind": group["kind"].iloc[0], "paper": _num(group["paper"].iloc[0])}
+        for r in group.itertuples():
+            ci = f" [{_num(r.ci_low)}, {_num(r.ci_high)}]" if pd.notna(r.ci_low) else ""
+            row |= {f"{r.view}: ours": _num(r.ours) + ci, f"{r.view}: seeds": r.n_seeds, f"{r.view}: verdict": r.verdict}
+        if "ci_method" in group:
+            row["CI"] = ", ".join(m for m in dict.fromkeys(group["ci_method"].dropna()))
+        rows.append(row)
+    frame = pd.DataFrame(rows)
+    seeds = [c for c in frame.columns if c.endswith(": seeds")]
+    return frame.astype({c: "Int64" for c in seeds}).fillna({c: "—" for c in frame.columns if c.endswith(": ours")
+                                                              or c.endswith(": verdict")})

@@ -1,0 +1,126 @@
+"""Frames built from runs: metrics per run and seed, summaries over seeds, predictions aligned case by case, costs,
+loss curves, and which experiments to compare."""
+
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+
+from . import stats
+from .paths import RUNS_DIR
+from .runs import Run, experiment_config, load_experiments, load_or_run, profile_plan
+
+METRICS = ["accuracy", "precision", "recall", "f1", "roc_auc"]
+
+
+def profile_runs(profile: str, model: str | None = None, seeds: list[int] | None = None,
+                 runs_root: Path = RUNS_DIR, progress: bool = True) -> list[Run]:
+    """Every run of a profile: loaded from the cache, or trained now if missing."""
+    plan = [(name, seed) for name, seed in profile_plan(profile) if seeds is None or seed in seeds]
+    return [load_or_run(experiment_config(name, seed, profile, model), runs_root, progress) for name, seed in plan]
+
+
+def metrics_frame(runs: list[Run], long_bucket: str = ">400") -> pd.DataFrame:
+    """One row per (experiment, seed, split): the headline metrics, confusion counts and long-case F1."""
+    rows = []
+    for run in runs:
+        for split, m in run.metrics.items():
+            rows.append({"experiment": run.config["experiment"], "seed": run.config["seed"], "split": split,
+                         **{k: v for k, v in m.items() if k != "by_length"},
+                         "long_case_f1": m["by_length"].get(long_bucket, {}).get("f1", np.nan),
+                         "n_long": m["by_length"].get(long_bucket, {}).get("n", 0)})
+    frame = pd.DataFrame(rows)
+    frame["fp_per_100"] = 100 * frame["fp"] / frame["n"]
+    frame["fn_per_100"] = 100 * frame["fn"] / frame["n"]
+    return frame
+
+
+def summarise_over_seeds(frame: pd.DataFrame, columns, by=("split", "experiment")) -> pd.DataFrame:
+    """Mean, sd and t-based 95% CI over seeds of each column, per group (keeps the ladder order)."""
+    rows = []
+    for key, group in frame.groupby(list(by), sort=False):
+        for column in columns:
+            s = stats.seed_summary(group[column].dropna())
+            rows.append(dict(zip(by, key)) | {"measure": column, "n_seeds": s.n, "mean": s.mean, "sd": s.sd,
+                                              "ci_low": s.low, "ci_high": s.high})
+    return pd.DataFrame(rows)
+
+
+def seeds_of(runs: list[Run], experiment: str) -> list[int]:
+    return sorted(r.config["seed"] for r in runs if r.config["experiment"] == experiment)
+
+
+def prediction_matrix(runs: list[Run], experiment: str, split: str, seeds=None) -> pd.DataFrame:
+    """Predictions of one experiment on one split: a row per case (uid order), a column per seed, plus
+    `label` and `n_tokens`, so that runs of different configs line up case by case."""
+    chosen = [r for r in runs if r.config["experiment"] == experiment and (seeds is None or r.config["seed"] in seeds)]
+    if not chosen:
+        raise ValueError(f"no runs of {experiment!r}" + (f" with seeds {list(seeds)}" if seeds else ""))
+    tables = [r.predictions.loc[lambda p: p["split"] == split].set_index("uid").sort_index() for r in chosen]
+    matrix = pd.DataFrame({r.config["seed"]: t["prediction"].astype(int) for r, t in zip(chosen, tables)})
+    return matrix.assign(label=tables[0]["label"].astype(int), n_tokens=tables[0]["n_tokens"])
+
+
+def paired_predictions(runs: list[Run], a: str, b: str, split: str):
+    """Per shared seed: (seed, y_true, pred_a, pred_b) aligned by uid, for paired tests."""
+    seeds = sorted(set(seeds_of(runs, a)) & set(seeds_of(runs, b)))
+    if seeds:
+        ma, mb = prediction_matrix(runs, a, split, seeds), prediction_matrix(runs, b, split, seeds)
+        for seed in seeds:
+            yield seed, ma["label"].to_numpy(), ma[seed].to_numpy(), mb[seed].to_numpy()
+
+
+def per_seed(frame: pd.DataFrame, experiment: str, split: str, column: str) -> pd.Series:
+    rows = frame[(frame.experiment == experiment) & (frame.split == split)]
+    return rows.set_index("seed")[column].sort_index()
+
+
+def efficiency_frame(runs: list[Run]) -> pd.DataFrame:
+    """Training wall time and peak memory per run, with the sequence length that drives them."""
+    return pd.DataFrame([{
+        "experiment": r.config["experiment"], "seed": r.config["seed"], "max_seq_length": r.config["max_seq_length"],
+        "epochs_run": len(r.history["epochs"]), "train_seconds": sum(e["seconds"] for e in r.history["epochs"]),
+        "seconds_per_epoch": np.mean([e["seconds"] for e in r.history["epochs"]]),
+        "run_wall_seconds": r.provenance["wall_seconds"], "peak_memory_mb": r.provenance["peak_memory_mb"],
+        "device": r.provenance["device"]} for r in runs])
+
+
+def loss_curves_frame(runs: list[Run]) -> pd.DataFrame:
+    """Train and validation loss per epoch, long format, for every run."""
+    rows = [{"experiment": r.config["experiment"], "seed": r.config["seed"], "epoch": e["epoch"], "curve": curve,
+             "loss": e[f"{curve}_loss"]} for r in runs for e in r.history["epochs"] for curve in ("train", "val")]
+    return pd.DataFrame(rows)
+
+
+def length_bucket_frame(runs: list[Run], splits=("validation", "long")) -> pd.DataFrame:
+    """One row per (experiment, seed, split, length bucket): cases, F1 and accuracy of that bucket."""
+    return pd.DataFrame([{"experiment": r.config["experiment"], "seed": r.config["seed"], "split": split,
+                          "bucket": bucket, "n": m["n"], "f1": m["f1"], "accuracy": m["accuracy"]}
+                         for r in runs for split in splits if split in r.metrics
+                         for bucket, m in r.metrics[split]["by_length"].items()],
+                        columns=["experiment", "seed", "split", "bucket", "n", "f1", "accuracy"])
+
+
+def deltas_from(frame: pd.DataFrame, reference: str, column: str, by=("split",)) -> pd.DataFrame:
+    """Per experiment and seed, `column` minus the reference experiment's value at the same seed (and `by` keys)."""
+    keys = [*by, "seed"]
+    ref = frame[frame.experiment == reference].set_index(keys)[column].rename("_ref")
+    joined = frame.join(ref, on=keys, how="inner")
+    return joined.assign(**{column: joined[column] - joined["_ref"]}).drop(columns="_ref")
+
+
+def experiments_in(groups=("ladder", "check"), runs: list[Run] | None = None, spec: dict | None = None) -> list[str]:
+    """Experiments of the given groups in experiments.yaml order; with `runs`, only those that were run."""
+    spec = spec or load_experiments()
+    names = [name for name, e in spec["experiments"].items() if e.get("group") in groups]
+    ran = None if runs is None else {r.config["experiment"] for r in runs}
+    return [name for name in names if ran is None or name in ran]
+
+
+def ladder_comparisons(runs: list[Run] | None = None, spec: dict | None = None) -> list[tuple[str, str]]:
+    """Each ladder step against the step it builds on, then the first step against the last (baseline, optimized)."""
+    spec = spec or load_experiments()
+    ladder = experiments_in(("ladder",), runs, spec)
+    pairs = [(spec["experiments"][name]["base"], name) for name in ladder
+             if spec["experiments"][name].get("base") in ladder]
+    return pairs + ([(ladder[0], ladder[-1])] if (ladder[0], ladder[-1]) not in pairs and len(ladder) > 1 else [])

@@ -1,0 +1,64 @@
+"""The same config gives byte-identical results, however the run is started."""
+
+import os
+import subprocess
+import sys
+
+import pytest
+import torch
+
+from dragon_repro import model as model_module
+from dragon_repro import runs
+
+RESULT_FILES = ("predictions.csv", "metrics.json")
+
+
+def smoke_config(task, **overrides):
+    # One epoch more than the smoke default, with dropout, so that any stray draw from the RNG shows.
+    return runs.experiment_config("baseline", 0, "smoke", task=str(task), epochs=3, **overrides)
+
+
+def result_bytes(run_path):
+    return {name: (run_path / name).read_bytes() for name in RESULT_FILES}
+
+
+@pytest.fixture(scope="module")
+def reference_run(small_task, tmp_path_factory):
+    """The smoke run trained with a warm model cache (the tiny model already built)."""
+    model_module.ensure_tiny_model()
+    return runs.load_or_run(smoke_config(small_task), tmp_path_factory.mktemp("warm"), progress=False,
+                            save_model=False)
+
+
+def test_cold_model_cache_gives_the_same_bytes_as_a_warm_one(reference_run, small_task, tmp_path, monkeypatch):
+    monkeypatch.setattr(model_module, "MODELS_DIR", tmp_path / "models")  # nothing built yet: the run builds it
+    torch.manual_seed(12345)  # whatever ran before in this process must not matter either
+    cold = runs.load_or_run(smoke_config(small_task), tmp_path / "runs", progress=False, save_model=False)
+    assert (tmp_path / "models" / "tiny-longformer").is_dir()
+    assert result_bytes(cold.path) == result_bytes(reference_run.path)
+
+
+def test_building_a_model_leaves_the_callers_random_state_alone(tmp_path, monkeypatch):
+    monkeypatch.setattr(model_module, "MODELS_DIR", tmp_path / "models")
+    torch.manual_seed(7)
+    expected = torch.rand(3)
+    torch.manual_seed(7)
+    model_module.ensure_tiny_model()
+    assert torch.equal(torch.rand(3), expected)
+
+
+def test_the_cli_gives_the_same_bytes_as_load_or_run(reference_run, small_task, tmp_path):
+    env = os.environ | {"DRAGON_REPRO_OUTPUT": str(tmp_path)}
+    result = subprocess.run([sys.executable, "-m", "dragon_repro", "train", "--experiment", "baseline",
+                             "--profile", "smoke", "--task", str(small_task), "--set", "epochs=3"],
+                            env=env, capture_output=True, text=True)
+    assert result.returncode == 0, result.stderr
+    (run_path,) = (tmp_path / "results" / "runs" / "baseline").iterdir()
+    assert run_path.name == reference_run.path.name  # the same config hash
+    assert result_bytes(run_path) == result_bytes(reference_run.path)
+
+
+def test_a_run_restores_the_callers_thread_count(small_task, tmp_path):
+    torch.set_num_threads(2)
+    runs.load_or_run(smoke_config(small_task, learning_rate=2e-5), tmp_path, progress=False, save_model=False)
+    assert torch.get_num_threads() == 2

@@ -1,0 +1,86 @@
+import numpy as np
+import pytest
+import transformers
+
+from dragon_repro import data, model
+from dragon_repro.features import EncodingOptions, encode_cases
+from dragon_repro.reference import REFERENCES, reference_runs, rule_says_true
+from dragon_repro.run_frames import metrics_frame
+
+# The columns of a trained run's predictions.csv: evaluate.prediction_table's, plus the split runs.py adds.
+PREDICTION_COLUMNS = ["uid", "label", "probability", "prediction", "n_tokens", "truncated", "split"]
+
+
+@pytest.fixture(scope="module")
+def task(tmp_path_factory):
+    folder = data.write_task101(tmp_path_factory.mktemp("reference") / "task", n_cases=100, n_validation=25,
+                                evaluation_sizes={"fresh": 40, "long": 8, "noisy": 40})
+    return data.load_task_folder(folder)
+
+
+@pytest.fixture(scope="module")
+def tokenizer():
+    return transformers.AutoTokenizer.from_pretrained(model.minilm_dir())
+
+
+@pytest.fixture(scope="module")
+def runs(task, tokenizer):
+    return {run.config["experiment"]: run for run in reference_runs(task, tokenizer)}
+
+
+def test_rule_reads_lesion_and_cm_within_one_sentence():
+    assert rule_says_true("Case involves lesion of 3.8 cm. Advise rest.")
+    assert not rule_says_true("Case involves lesion of 3.8 mm. Patient presents with normal of 2 cm.")
+    assert not rule_says_true("Case involves other structure of size 4 cm.")
+
+
+def test_rule_scores_perfectly_on_clean_splits(runs):
+    metrics = runs["rule"].metrics
+    assert {split: metrics[split]["accuracy"] for split in ("validation", "fresh", "long")} == {
+        "validation": 1.0, "fresh": 1.0, "long": 1.0}
+    assert set(runs["rule"].predictions.probability) <= {0.0, 1.0}
+
+
+def test_majority_predicts_one_class_and_scores_its_share(runs, task):
+    run = runs["majority"]
+    share_true = task["training"]["label"].mean()
+    assert (run.predictions.probability == share_true).all()
+    for split, table in run.predictions.groupby("split"):
+        assert table.prediction.nunique() == 1
+        majority = table.prediction.iloc[0]
+        assert majority == (share_true > 0.5)
+        assert run.metrics[split]["accuracy"] == pytest.approx((table.label == majority).mean())
+
+
+def test_tfidf_logreg_is_deterministic_and_beats_majority(runs, task, tokenizer):
+    again = {run.config["experiment"]: run for run in reference_runs(task, tokenizer)}["tfidf_logreg"]
+    np.testing.assert_array_equal(again.predictions.probability, runs["tfidf_logreg"].predictions.probability)
+    assert runs["tfidf_logreg"].metrics["fresh"]["accuracy"] > runs["majority"].metrics["fresh"]["accuracy"]
+
+
+def test_runs_look_like_trained_runs(runs, task, tokenizer):
+    assert list(runs) == list(REFERENCES)
+    for run in runs.values():
+        assert list(run.predictions.columns) == PREDICTION_COLUMNS
+        assert list(run.predictions.split.unique()) == ["validation", "fresh", "long", "noisy"]
+        assert list(run.metrics) == ["validation", "fresh", "long", "noisy"]
+        assert all("by_length" in m for m in run.metrics.values())
+        assert run.config["group"] == "reference" and run.config["seed"] == 0 and run.config["model"]
+    frame = metrics_frame(list(runs.values()))  # the table code that consumes trained runs accepts them
+    assert set(frame.experiment) == set(REFERENCES)
+
+
+def test_token_counts_match_a_trained_runs_encoding(runs, task, tokenizer):
+    long = runs["rule"].predictions.query("split == 'long'")
+    features = encode_cases(tokenizer, list(task["long"]["text"]), EncodingOptions(max_length=512))
+    assert list(long.n_tokens) == [f["n_tokens"] for f in features]
+    assert list(long.truncated) == [f["truncated"] for f in features]
+    assert long.truncated.all()  # long cases exceed 512 tokens: the check above is not vacuous
+
+
+def test_evaluation_subset_keeps_the_first_cases(task, tokenizer):
+    run = reference_runs(task, tokenizer, evaluation_subset=5)[0]
+    fresh = run.predictions.query("split == 'fresh'")
+    assert list(fresh.uid) == list(task["fresh"]["uid"][:5])
+    assert run.metrics["fresh"]["n"] == 5
+    assert run.metrics["validation"]["n"] == len(task["validation"])
