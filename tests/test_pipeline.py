@@ -8,10 +8,10 @@ import time
 import pandas as pd
 import pytest
 
+from dragon_repro.claims import NOT_JUDGED
 from dragon_repro.paper_claims import load_claims
-from dragon_repro.paths import ROOT
-from dragon_repro.paths import analysis_notebooks
-from dragon_repro.runs import profile_plan
+from dragon_repro.paths import ROOT, analysis_notebooks
+from dragon_repro.runs import experiment_config, load_or_run, profile_plan
 from dragon_repro.stats import VERDICTS
 
 PROPORTIONS = {"accuracy", "precision", "recall", "f1", "roc_auc"}
@@ -69,7 +69,11 @@ def test_verdicts_cover_every_claim_with_a_rule_verdict(smoke):
     verdicts = pd.read_csv(output / "results" / "tables" / "smoke" / "verdicts.csv")
     claim_ids = {c["id"] for c in load_claims()["claims"]}
     assert set(verdicts["claim"]) == claim_ids
-    assert set(verdicts["verdict"]) <= set(VERDICTS)
+    assert set(verdicts["verdict"]) <= set(VERDICTS) | set(NOT_JUDGED)
+    by_claim = verdicts.set_index(["claim", "view"])["verdict"]
+    assert by_claim["overall_accuracy_gain", "fresh"] in VERDICTS  # 3 seeds on each side: judged
+    assert by_claim["length_step", "fresh"] == "too few seeds"  # 1 seed
+    assert by_claim["baseline_accuracy", "fresh"] == "different model"
 
 
 def test_main_table_has_every_step_and_its_run_count(smoke):
@@ -82,6 +86,17 @@ def test_main_table_has_every_step_and_its_run_count(smoke):
     assert seeds["baseline"] == sum(1 for e, _ in plan if e == "baseline")
 
 
+def test_a_run_made_by_a_notebook_has_the_same_bytes_as_load_or_run(smoke, tmp_path):
+    output, _, _ = smoke
+    task = output / "data" / "Task101_Example_sl_bin_clf-repro"
+    config = experiment_config("optimized", 1, "smoke", task=str(task))
+    direct = load_or_run(config, tmp_path, progress=False, save_model=False)
+    (by_notebook,) = (output / "results" / "runs" / "optimized").glob("1-*")
+    assert by_notebook.name == direct.path.name
+    for name in ("predictions.csv", "metrics.json"):
+        assert (by_notebook / name).read_bytes() == (direct.path / name).read_bytes(), name
+
+
 def test_figures_are_saved_as_png_and_pdf(smoke):
     output, _, _ = smoke
     figures = output / "figures" / "smoke"
@@ -92,7 +107,7 @@ def test_figures_are_saved_as_png_and_pdf(smoke):
 def test_report_opens_with_the_verdicts(smoke):
     output, _, _ = smoke
     html = (output / "report" / "smoke" / "index.html").read_text()
-    verdict_table = html.index("validation: verdict")  # the table itself, not only its heading
+    verdict_table = html.index("fresh (primary): verdict")  # the table itself, not only its heading
     assert html.index("dragon-repro report") < verdict_table < html.index("The dataset: DRAGON Task101")
     assert html.count("data:image/png;base64") >= 5
 

@@ -1,4 +1,5 @@
 import json
+from dataclasses import asdict
 import os
 import signal
 import subprocess
@@ -59,6 +60,14 @@ def test_same_seed_gives_identical_metrics_twice(baseline_run, small_task, tmp_p
     second = runs.load_or_run(smoke_config(small_task), tmp_path, progress=False, save_model=False)
     assert second.metrics == first.metrics
     pd.testing.assert_frame_equal(second.predictions, first.predictions)
+
+
+def test_the_baseline_has_dragon_baselines_training_settings():
+    spec = runs.load_experiments()
+    baseline = asdict(runs.experiment_config("baseline", 0, "paper", spec=spec))
+    shared = {k: ref["value"] for k, ref in spec["dragon_baseline"].items() if k in baseline and "ours" not in ref}
+    assert len(shared) >= 9
+    assert {k: baseline[k] for k in shared} == shared | {"truncation_side": None}  # None: the task's side
 
 
 def test_ladder_is_cumulative_and_matches_the_paper_settings():

@@ -40,6 +40,14 @@ def test_mcnemar_exact_hand_computed():
     assert res.pvalue == pytest.approx(sps.binomtest(1, 10, 0.5).pvalue)
 
 
+def test_mcnemar_one_sided_counts_only_the_claimed_direction():
+    y = np.ones(60, dtype=int)
+    better, worse = np.r_[np.ones(12), np.zeros(48)], np.r_[np.zeros(12), np.zeros(48)]  # 12 discordant, all b
+    assert st.mcnemar_one_sided(y, worse, better) == pytest.approx(0.5 ** 12)
+    assert st.mcnemar_one_sided(y, better, worse) == pytest.approx(1.0)  # b is worse: no evidence for "better"
+    assert st.mcnemar_one_sided(y, better, better) == 1.0
+
+
 def test_mcnemar_no_discordant_pairs():
     y, a, b = _discordant(90, 0, 0, 10)
     assert st.mcnemar_exact(y, a, b).pvalue == pytest.approx(1.0)
@@ -203,10 +211,13 @@ def test_minimum_detectable_difference_impossible_is_nan():
         (0.132, 0.20, 0.132, "supported"),  # bounds are inclusive
         (-0.02, 0.20, 0.132, "inconclusive"),  # contains claim and 0
         (0.0, 0.20, 0.132, "inconclusive"),  # touching 0 does not exclude it
-        (0.01, 0.10, 0.132, "contradicted"),  # real gain, but smaller than claimed
+        (0.01, 0.10, 0.132, "smaller than claimed"),  # real gain, but smaller than claimed
+        (0.20, 0.40, 0.132, "larger than claimed"),
+        (-0.03, 0.10, 0.132, "claimed size ruled out"),  # no effect is possible, the claimed one is not
         (-0.10, -0.01, 0.132, "contradicted"),  # wrong direction
         (-0.20, -0.05, -0.10, "supported"),  # claimed decrease
-        (0.01, 0.10, 0.0, "contradicted"),  # claimed "no change" but CI excludes 0
+        (0.05, 0.20, -0.10, "contradicted"),  # claimed decrease, measured increase
+        (-0.05, 0.03, -0.10, "claimed size ruled out"),
         (math.nan, 0.2, 0.132, "inconclusive"),
         (0.05, math.nan, 0.132, "inconclusive"),
     ],

@@ -1,4 +1,4 @@
-"""Command line: `python -m dragon_repro {data,validate,train,predict}`."""
+"""Command line: `python -m dragon_repro {data,validate,train,predict,verify,run-all}`."""
 
 import argparse
 import json
@@ -58,6 +58,12 @@ def cmd_run_all(args) -> None:
     run_all(args.profile, args.model, seeds, args.jobs, args.cell_timeout)
 
 
+def cmd_verify(args) -> None:
+    from .verify import verify
+    if not verify(args.profile, args.runs):
+        raise SystemExit(1)
+
+
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="dragon_repro", description=__doc__)
     commands = parser.add_subparsers(dest="command", required=True)
@@ -85,6 +91,11 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--data", required=True, help="a task folder (its test set is used) or a dataset JSON file")
     p.add_argument("--out", help="output JSON (default: RUN/nlp-predictions-dataset.json)")
     p.set_defaults(handler=cmd_predict)
+
+    p = commands.add_parser("verify", help="re-train committed runs into a scratch cache and compare them byte for byte")
+    p.add_argument("--runs", type=int, default=1, help="how many committed runs, cheapest first (default 1)")
+    p.add_argument("--profile", default="cpu", help="the profile whose committed runs to verify (default cpu)")
+    p.set_defaults(handler=cmd_verify)
 
     p = commands.add_parser("run-all", help="what ./run_all.sh runs: data, all runs, analysis notebooks, report")
     p.add_argument("--profile", default="cpu", help="smoke, cpu (default) or paper")

@@ -1,12 +1,29 @@
 """The paper's claims beside our measurements, with a verdict applied by rule, never by hand.
 
-Rule (95% CIs; for metrics a paired bootstrap over seeds and cases, for run-level costs and losses a t-interval
-over seeds):
-- a claimed *effect* is supported when our CI excludes no effect and contains the claim, contradicted when our
-  CI excludes the claimed value, inconclusive otherwise (stats.effect_verdict);
-- a claimed *level* is supported when our CI contains it, contradicted otherwise (stats.level_verdict);
-- "p < .001" is supported when the exact McNemar test gives p < .001 in every seed, inconclusive otherwise.
+Views. *fresh* (cases no model saw in training or selection; the 300-case long set for the long-case claim) is
+the primary view. *validation* is the paper's view, its 100 cases; every config that keeps its best epoch by
+validation loss (dragon-baseline's rule, and ours) chose its weights on them, so that view is selection-biased.
+
+Evidence first. A row needs at least 3 seeds on each side ("too few seeds"), and the long-case claim at least
+20 long cases ("not testable").
+
+Levels (what one config reaches: accuracy, validation loss, ...) and costs depend on the model itself: they are
+judged only when the runs used the paper's model; otherwise the row shows ours beside the paper's under
+"different model". Effects (the change a step makes) carry over and are judged on any model.
+
+Effects are judged on a two-level (seeds x cases) paired bootstrap CI that is family-wise: Bonferroni over the
+family of the paper's metric effects (every claimed change in accuracy, false positives or F1), so the strong
+verdicts hold for the table as a whole. Turned to the claimed direction, a CI that
+- excludes 0 and contains the claim: *supported*;
+- excludes 0 on the claimed side and excludes the claim: *smaller than claimed* / *larger than claimed*;
+- contains 0 and excludes the claim: *claimed size ruled out*;
+- lies wholly on the other side of 0: *contradicted*; otherwise *inconclusive* (stats.effect_verdict).
+A level is *supported* when its 95% CI contains the claim, *contradicted* otherwise (stats.level_verdict).
+"p < .001" is *supported* when the exact one-sided McNemar test in the claimed direction gives p < .001 in every
+seed, *contradicted* when it does so in the opposite direction, *inconclusive* otherwise.
 """
+
+from pathlib import Path
 
 import numpy as np
 import pandas as pd
@@ -16,28 +33,50 @@ from .paper_claims import load_claims
 from .run_frames import efficiency_frame, metrics_frame, paired_predictions, per_seed, prediction_matrix, seeds_of
 from .runs import Run
 
-# Our two views: the paper's 100 validation cases, and 1,000 fresh cases (300 long ones for long-case claims).
-VIEWS = {"validation": {"cases": "validation", "long": "validation"}, "fresh": {"cases": "fresh", "long": "long"}}
+# The primary view first: fresh cases (and the long-case set), then the paper's 100 validation cases.
+VIEWS = {"fresh": {"cases": "fresh", "long": "long"}, "validation": {"cases": "validation", "long": "validation"}}
 LONG_CASE_TOKENS = 400  # the paper's long-case bucket: more than 400 tokens
 RUN_MEASURES = ("validation_loss", "relative_wall_time", "relative_peak_memory")  # one value per run
+MIN_SEEDS = 3
+MIN_LONG_CASES = 20
+# What a row can say besides a rule's verdict (stats.VERDICTS).
+NOT_JUDGED = ("too few seeds", "not testable", "different model", "not run")
+ALPHA = 0.05
+N_RESAMPLES = 10_000  # enough for the tails of a Bonferroni-level interval
 
 
-def _bootstrap(claim: dict, runs: list[Run], view: dict) -> stats.DeltaCI:
-    """Metric claims: the two-level (seeds, cases) paired bootstrap on the seeds both configs share."""
+def effect_family(claims: dict) -> list[str]:
+    """The claims whose CIs are controlled together: every claimed change in a metric."""
+    return [c["id"] for c in claims["claims"] if c["kind"] == "effect" and c["measure"] not in RUN_MEASURES]
+
+
+def uses_paper_model(runs: list[Run], claims: dict) -> bool:
+    """Whether every run fine-tuned the paper's model (its hub name, or a local folder named after it)."""
+    name = Path(claims["model"]).name
+    return bool(runs) and all(r.config.get("model") in (claims["model"], name) or
+                              Path(str(r.config.get("model"))).name == name for r in runs)
+
+
+def _bootstrap(claim: dict, runs: list[Run], view: dict, seeds: list[int], confidence: float) -> tuple[stats.DeltaCI, int]:
+    """Metric claims: the two-level (seeds, cases) paired bootstrap on shared seeds, and the number of cases."""
     long_cases = claim["measure"] == "long_case_f1"
     split = view["long"] if long_cases else view["cases"]
     metric = {"metric": claim.get("metric"), "false_positives_per_100": "fp_per_100", "long_case_f1": "f1"}[claim["measure"]]
-    configs = [claim["config"]] if claim["kind"] == "level" else [claim["from"], claim["to"]]
-    seeds = sorted(set.intersection(*(set(seeds_of(runs, c)) for c in configs)))
-    matrices = [prediction_matrix(runs, c, split, seeds) for c in configs]
-    if long_cases and split == "validation":  # only the few validation cases over the paper's 400 tokens
+    matrices = [prediction_matrix(runs, c, split, seeds) for c in _configs(claim)]
+    if long_cases:  # only the cases over the paper's 400 tokens
         keep = matrices[0]["n_tokens"] > LONG_CASE_TOKENS
         matrices = [m[keep] for m in matrices]
         if not keep.any():
-            return stats.DeltaCI(np.nan, np.nan, np.nan)
+            return stats.DeltaCI(np.nan, np.nan, np.nan), 0
     y = matrices[0]["label"].to_numpy()
     preds = [m[seeds].to_numpy().T for m in matrices]
-    return stats.seed_case_bootstrap_ci(y, preds[-1], preds[0] if len(preds) == 2 else None, metric)
+    ci = stats.seed_case_bootstrap_ci(y, preds[-1], preds[0] if len(preds) == 2 else None, metric, N_RESAMPLES,
+                                      confidence)
+    return ci, len(y)
+
+
+def _configs(claim: dict) -> list[str]:
+    return [claim["config"]] if claim["kind"] == "level" else [claim["from"], claim["to"]]
 
 
 def _per_seed(claim: dict, metrics: pd.DataFrame, costs: pd.DataFrame, experiment: str) -> pd.Series:
@@ -61,42 +100,75 @@ def _per_seed_estimate(claim: dict, metrics: pd.DataFrame, costs: pd.DataFrame) 
     return s.mean, s.low, s.high, s.n
 
 
-def _estimate(claim: dict, runs: list[Run], metrics: pd.DataFrame, costs: pd.DataFrame, view_name: str) -> dict:
+def _significance(claim: dict, runs: list[Run], view: dict) -> dict:
+    """One-sided exact McNemar per shared seed, in the claimed direction (from -> to is better) and against it."""
+    pairs = list(paired_predictions(runs, claim["from"], claim["to"], view["cases"]))
+    better = [stats.mcnemar_one_sided(y, a, b) for _, y, a, b in pairs]
+    worse = [stats.mcnemar_one_sided(y, b, a) for _, y, a, b in pairs]
+    verdict = ("too few seeds" if len(pairs) < MIN_SEEDS else "supported" if max(better) < claim["value"] else
+               "contradicted" if max(worse) < claim["value"] else "inconclusive")
+    return {"ours": max(better, default=np.nan), "ci_low": np.nan, "ci_high": np.nan,
+            "n_cases": len(pairs[0][1]) if pairs else 0, "verdict": verdict,
+            "ci_method": "exact one-sided McNemar in the claimed direction, largest p over seeds"}
+
+
+def _estimate(claim: dict, runs: list[Run], metrics: pd.DataFrame, costs: pd.DataFrame, view_name: str,
+              family_size: int) -> dict:
+    """Our estimate with its CI, the evidence behind it, and the verdict."""
     view = VIEWS[view_name]
+    seeds = sorted(set.intersection(*(set(seeds_of(runs, c)) for c in _configs(claim))))
     if claim["kind"] == "pvalue":
-        results = [stats.mcnemar_exact(y, a, b) for _, y, a, b in
-                   paired_predictions(runs, claim["from"], claim["to"], view["cases"])]
-        worst = max((r.pvalue for r in results), default=np.nan)
-        verdict = "inconclusive" if np.isnan(worst) or worst >= claim["value"] else "supported"
-        return {"ours": worst, "ci_low": np.nan, "ci_high": np.nan, "n_seeds": len(results), "verdict": verdict}
-    if claim["measure"] in RUN_MEASURES:
-        ours, low, high, n_seeds = _per_seed_estimate(claim, metrics, costs)
-        method = "t over seeds"
+        row = _significance(claim, runs, view)
+    elif claim["measure"] in RUN_MEASURES:
+        ours, low, high, _ = _per_seed_estimate(claim, metrics, costs)
+        row = {"ours": ours, "ci_low": low, "ci_high": high, "n_cases": np.nan, "ci_method": "t over seeds, 95%"}
     else:
-        ci = _bootstrap(claim, runs, view)
-        ours, low, high = ci.delta, ci.low, ci.high
-        configs = [claim["config"]] if claim["kind"] == "level" else [claim["from"], claim["to"]]
-        n_seeds = len(set.intersection(*(set(seeds_of(runs, c)) for c in configs)))
-        method = "bootstrap over seeds and cases"
+        in_family = claim["kind"] == "effect"
+        confidence = 1 - ALPHA / family_size if in_family else 1 - ALPHA
+        ci, n_cases = _bootstrap(claim, runs, view, seeds, confidence)
+        method = f"bootstrap over seeds and cases, {100 * confidence:.4g}%"
+        row = {"ours": ci.delta, "ci_low": ci.low, "ci_high": ci.high, "n_cases": n_cases,
+               "ci_method": method + (f" (Bonferroni over {family_size} effects)" if in_family else "")}
+    row["n_seeds"] = len(seeds)
+    if "verdict" not in row:
+        row["verdict"] = _judge(claim, row)
+    return row
+
+
+def _judge(claim: dict, row: dict) -> str:
+    if row["n_seeds"] < MIN_SEEDS:
+        return "too few seeds"
+    if claim["measure"] == "long_case_f1" and row["n_cases"] < MIN_LONG_CASES:
+        return "not testable"
     judge = stats.level_verdict if claim["kind"] == "level" else stats.effect_verdict
-    return {"ours": ours, "ci_low": low, "ci_high": high, "n_seeds": n_seeds, "ci_method": method,
-            "verdict": judge(low, high, claim["value"])}
+    return judge(row["ci_low"], row["ci_high"], claim["value"])
+
+
+def _selection_biased(claim: dict, runs: list[Run], view: str) -> bool:
+    """Whether a config behind the row chose its weights on the cases of this view (validation)."""
+    return view == "validation" and any(
+        r.config.get("restore_best_epoch") or r.config.get("early_stopping_patience") is not None
+        for r in runs if r.config["experiment"] in _configs(claim))
 
 
 def verdict_table(runs: list[Run], claims: dict | None = None) -> pd.DataFrame:
-    """One row per claim and view: the paper's value, our estimate with 95% CI, and the verdict."""
+    """One row per claim and view: the paper's value, our estimate with its CI, the evidence, and the verdict."""
     claims = claims or load_claims()
     metrics, costs = metrics_frame(runs), efficiency_frame(runs)
-    experiments = set(metrics.experiment)
+    experiments, paper_model = set(metrics.experiment), uses_paper_model(runs, claims)
+    family_size = len(effect_family(claims))
     rows = []
     for claim in claims["claims"]:
-        needed = {claim.get(k) for k in ("config", "from", "to")} - {None}
         views = ["validation"] if claim["measure"] in RUN_MEASURES else list(VIEWS)
         for view in views:
             row = {"claim": claim["id"], "text": claim.get("text", claim["id"].replace("_", " ")),
-                   "kind": claim["kind"], "paper": claim["value"], "view": view}
-            if needed <= experiments and (view == "validation" or VIEWS[view]["cases"] in set(metrics.split)):
-                row |= _estimate(claim, runs, metrics, costs, view)
+                   "kind": claim["kind"], "paper": claim["value"], "view": view,
+                   "selection_biased": _selection_biased(claim, runs, view)}
+            if set(_configs(claim)) <= experiments and VIEWS[view]["cases"] in set(metrics.split):
+                row |= _estimate(claim, runs, metrics, costs, view, family_size)
+                model_bound = claim["kind"] == "level" or claim["measure"] in RUN_MEASURES
+                if model_bound and not paper_model:
+                    row["verdict"] = "different model"
             else:
                 row |= {"ours": np.nan, "ci_low": np.nan, "ci_high": np.nan, "n_seeds": 0, "verdict": "not run"}
             rows.append(row)

@@ -4,11 +4,16 @@ saved as CSV and Markdown."""
 import re
 from pathlib import Path
 
+import numpy as np
 import pandas as pd
 
 from .paths import TABLES_DIR
 
-VERDICT_COLOURS = {"supported": "#d4edda", "contradicted": "#f8d7da", "inconclusive": "#fff3cd", "not run": "#e2e3e5"}
+VERDICT_COLOURS = {"supported": "#d4edda", "larger than claimed": "#e2f0d9", "smaller than claimed": "#fde9d9",
+                   "claimed size ruled out": "#f8d7da", "contradicted": "#f1b0b7", "inconclusive": "#fff3cd",
+                   "too few seeds": "#e2e3e5", "not testable": "#e2e3e5", "different model": "#dde7f3",
+                   "not run": "#e2e3e5"}
+VIEW_NAMES = {"fresh": "fresh (primary)", "validation": "validation (paper's view)"}
 
 
 def save_table(frame: pd.DataFrame, name: str, profile: str, tables_dir: Path = TABLES_DIR) -> Path:
@@ -81,17 +86,19 @@ def styled(frame: pd.DataFrame, digits: int = 3, index: bool = False):
 
 
 def verdict_overview(verdicts: pd.DataFrame) -> pd.DataFrame:
-    """One row per claim: the paper's value, then per view our estimate [95% CI] and the verdict, as text."""
+    """One row per claim: the paper's value, then per view our estimate [CI], the seeds and cases behind it, and
+    the verdict, as text; '†' marks a validation estimate of configs that chose their epoch on those cases."""
     rows = []
     for claim, group in verdicts.groupby("claim", sort=False):
         row = {"claim": group["text"].iloc[0], "kind": group["kind"].iloc[0], "paper": _num(group["paper"].iloc[0])}
         for r in group.itertuples():
+            view = VIEW_NAMES.get(r.view, r.view)
             ci = f" [{_num(r.ci_low)}, {_num(r.ci_high)}]" if pd.notna(r.ci_low) else ""
-            row |= {f"{r.view}: ours": _num(r.ours) + ci, f"{r.view}: seeds": r.n_seeds, f"{r.view}: verdict": r.verdict}
+            mark = " †" if getattr(r, "selection_biased", False) and r.verdict != "not run" else ""
+            cases = f", {int(r.n_cases)} cases" if pd.notna(getattr(r, "n_cases", np.nan)) else ""
+            row |= {f"{view}: ours": _num(r.ours) + ci + mark, f"{view}: evidence": f"{r.n_seeds} seeds{cases}",
+                    f"{view}: verdict": r.verdict}
         if "ci_method" in group:
-            row["CI"] = ", ".join(m for m in dict.fromkeys(group["ci_method"].dropna()))
+            row["CI"] = "; ".join(m for m in dict.fromkeys(group["ci_method"].dropna()))
         rows.append(row)
-    frame = pd.DataFrame(rows)
-    seeds = [c for c in frame.columns if c.endswith(": seeds")]
-    return frame.astype({c: "Int64" for c in seeds}).fillna({c: "—" for c in frame.columns if c.endswith(": ours")
-                                                              or c.endswith(": verdict")})
+    return pd.DataFrame(rows).fillna("—")

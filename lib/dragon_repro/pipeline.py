@@ -13,6 +13,7 @@ from .atomic import write_json_atomic
 from .paths import EXECUTED_DIR, EXPERIMENT_NOTEBOOK, FIGURES_DIR, NOTEBOOKS_DIR, analysis_notebooks
 from .report import build_report
 from .runs import experiment_config, load_run, profile_plan, run_dir
+from .verify import bundle_entry
 
 KERNEL = "dragon-repro"
 
@@ -81,13 +82,9 @@ def run_analysis(profile: str, model: str | None, seeds: list[int] | None, jobs:
 
 
 def write_provenance_bundle(profile: str, model: str | None, seeds: list[int] | None) -> Path:
-    """The provenance of every run behind a profile's figures, in one file beside them."""
-    entries = []
-    for experiment, seed in profile_plan(profile):
-        if seeds is None or seed in seeds:
-            run = load_run(run_dir(experiment_config(experiment, seed, profile, model)))
-            entries.append({"experiment": experiment, "seed": seed, "run": run.path.name,
-                            "model": run.config["model"], "provenance": run.provenance})
+    """The provenance and result digests of every run behind a profile's figures, in one file beside them."""
+    entries = [bundle_entry(load_run(run_dir(experiment_config(experiment, seed, profile, model))))
+               for experiment, seed in profile_plan(profile) if seeds is None or seed in seeds]
     path = FIGURES_DIR / profile / "provenance.json"
     write_json_atomic(path, entries)
     return path

@@ -62,6 +62,14 @@ def mean_ci(summary, order, hue: str = "split", paper: dict | None = None, ax=No
     return ax
 
 
+def reference_lines(ax, references: dict[str, float], label: str = "") -> None:
+    """Dashed horizontal lines, labelled at the right edge, for reference points such as a rule or a baseline."""
+    for name, value in references.items():
+        ax.axhline(value, color="grey", linestyle="--", linewidth=1, zorder=0)
+        ax.annotate(f"{name}{label} {value:.2f}", (1, value), xycoords=("axes fraction", "data"), xytext=(-4, 2),
+                    textcoords="offset points", ha="right", va="bottom", fontsize="x-small", color="grey")
+
+
 def loss_facets(curves, paper_value: float | None = None, paper_experiment: str | None = None, col_wrap: int = 4):
     """Train and validation loss per epoch, one panel per experiment, one line per seed; the paper's final
     validation loss as a dashed black line in its experiment's panel."""

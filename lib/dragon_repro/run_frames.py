@@ -1,13 +1,18 @@
 """Frames built from runs: metrics per run and seed, summaries over seeds, predictions aligned case by case, costs,
 loss curves, and which experiments to compare."""
 
+from dataclasses import asdict
 from pathlib import Path
 
 import numpy as np
 import pandas as pd
 
-from . import stats
+from transformers import AutoTokenizer
+
+from . import data, stats
+from .model import resolve_model
 from .paths import RUNS_DIR
+from .reference import reference_runs
 from .runs import Run, experiment_config, load_experiments, load_or_run, profile_plan
 
 METRICS = ["accuracy", "precision", "recall", "f1", "roc_auc"]
@@ -18,6 +23,17 @@ def profile_runs(profile: str, model: str | None = None, seeds: list[int] | None
     """Every run of a profile: loaded from the cache, or trained now if missing."""
     plan = [(name, seed) for name, seed in profile_plan(profile) if seeds is None or seed in seeds]
     return [load_or_run(experiment_config(name, seed, profile, model), runs_root, progress) for name, seed in plan]
+
+
+def profile_references(profile: str, model: str | None = None) -> list[Run]:
+    """The reference points (rule, TF-IDF + logistic regression, majority class) on the profile's cases, with its
+    tokenizer counting tokens, scored like its runs."""
+    config = experiment_config("baseline", 0, profile, model)
+    task = data.load_task_folder(Path(config.task))
+    task.splits |= {"training": task["training"].iloc[:config.train_subset],
+                    "validation": task["validation"].iloc[:config.validation_subset]}
+    tokenizer = AutoTokenizer.from_pretrained(resolve_model(config.model))
+    return reference_runs(task, tokenizer, config.evaluation_subset, config.long_case_threshold, config.max_seq_length)
 
 
 def metrics_frame(runs: list[Run], long_bucket: str = ">400") -> pd.DataFrame:
@@ -124,3 +140,22 @@ def ladder_comparisons(runs: list[Run] | None = None, spec: dict | None = None) 
     pairs = [(spec["experiments"][name]["base"], name) for name in ladder
              if spec["experiments"][name].get("base") in ladder]
     return pairs + ([(ladder[0], ladder[-1])] if (ladder[0], ladder[-1]) not in pairs and len(ladder) > 1 else [])
+
+
+def dragon_baseline_settings(profile: str, spec: dict | None = None) -> pd.DataFrame:
+    """Our baseline's settings in a profile beside dragon-baseline 0.4.6's, with where each of those comes from."""
+    spec = spec or load_experiments()
+    config = experiment_config("baseline", 0, profile, spec=spec)
+    ours = asdict(config) | {"truncation_side": config.truncation_side or "task"}
+    if config.learning_rate_scale != 1:
+        ours["learning_rate"] = f"{config.learning_rate:g} x {config.learning_rate_scale:g} (profile {profile})"
+    return pd.DataFrame([{"setting": name, "dragon-baseline 0.4.6": ref["value"],
+                          f"ours ({profile})": ref.get("ours", ours.get(name)), "source": ref["source"]}
+                         for name, ref in spec["dragon_baseline"].items()]).fillna("none").astype(str)
+
+
+def kept_epochs(runs: list[Run]) -> pd.DataFrame:
+    """Per run: the epochs it trained, and the epoch whose weights it kept (the lowest validation loss)."""
+    return pd.DataFrame([{"experiment": r.config["experiment"], "seed": r.config["seed"],
+                          "epochs_run": len(r.history["epochs"]), "weights_from_epoch": r.history["weights_from_epoch"],
+                          "stopped_early": r.history["stopped_early"]} for r in runs])

@@ -19,7 +19,8 @@ from statsmodels.stats.power import NormalIndPower
 from statsmodels.stats.proportion import proportion_confint
 
 METRICS = ("accuracy", "precision", "recall", "f1", "fp_per_100")
-VERDICTS = ("supported", "contradicted", "inconclusive")
+VERDICTS = ("supported", "larger than claimed", "smaller than claimed", "claimed size ruled out", "contradicted",
+            "inconclusive")  # what effect_verdict and level_verdict can say
 
 
 @dataclass(frozen=True)
@@ -105,6 +106,13 @@ def mcnemar_exact(y_true, pred_a, pred_b) -> McNemarResult:
     table = [[np.sum(ca & cb), np.sum(ca & ~cb)], [np.sum(~ca & cb), np.sum(~ca & ~cb)]]
     res = mcnemar(table, exact=True)
     return McNemarResult(int(table[0][1]), int(table[1][0]), float(res.pvalue))
+
+
+def mcnemar_one_sided(y_true, pred_a, pred_b) -> float:
+    """Exact one-sided McNemar p-value for "b is right more often than a": P(X >= b-only | discordant, 1/2)."""
+    result = mcnemar_exact(y_true, pred_a, pred_b)
+    discordant = result.a_only_correct + result.b_only_correct
+    return float(sps.binom.sf(result.b_only_correct - 1, discordant, 0.5)) if discordant else 1.0
 
 
 def paired_bootstrap_ci(
@@ -262,18 +270,21 @@ def _any_nan(*values: float) -> bool:
 
 
 def effect_verdict(low: float, high: float, claimed: float) -> str:
-    """Verdict on a claimed change given a CI [low, high] of the change.
+    """Verdict on a claimed change given a CI [low, high] of the change, read in the claimed direction.
 
-    contradicted if the CI excludes the claimed value; otherwise supported if the CI
-    excludes 0 (it then lies on the claimed side); otherwise inconclusive.
+    supported: the CI excludes 0 and contains the claim; smaller / larger than claimed: the direction holds but
+    the CI excludes the claimed size; claimed size ruled out: the CI contains 0 and excludes the claim;
+    contradicted: the CI lies wholly on the opposite side of 0; inconclusive: none of these.
     """
-    if _any_nan(low, high, claimed):
+    if _any_nan(low, high, claimed) or claimed == 0:
         return "inconclusive"
-    if not low <= claimed <= high:
+    if claimed < 0:  # turn a claimed decrease into an increase
+        low, high, claimed = -high, -low, -claimed
+    if high < 0:
         return "contradicted"
-    if low > 0 or high < 0:
-        return "supported"
-    return "inconclusive"
+    if low > 0:
+        return "supported" if low <= claimed <= high else "smaller than claimed" if high < claimed else "larger than claimed"
+    return "claimed size ruled out" if high < claimed else "inconclusive"
 
 
 def level_verdict(low: float, high: float, claimed: float) -> str:

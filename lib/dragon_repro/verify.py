@@ -1,0 +1,83 @@
+"""`python -m dragon_repro verify`: re-train committed runs into a scratch cache and compare them byte for byte.
+
+The committed bundle (`figures/<profile>/provenance.json`) holds, for every run behind the figures, its config
+hash, provenance, the sha256 of its predictions.csv and metrics.json, and its accuracy per split.
+"""
+
+import hashlib
+import json
+import tempfile
+from pathlib import Path
+
+from .paths import FIGURES_DIR
+from .runs import Run, config_hash, experiment_config, load_or_run
+
+RESULT_FILES = ("predictions.csv", "metrics.json")
+
+
+def result_digests(run_path: Path) -> dict[str, str]:
+    """sha256 of the files that hold a run's results."""
+    return {name: hashlib.sha256((Path(run_path) / name).read_bytes()).hexdigest() for name in RESULT_FILES}
+
+
+def bundle_entry(run: Run) -> dict:
+    """What the committed bundle records of one run, so that `verify` can compare a re-trained copy with it."""
+    return {"experiment": run.config["experiment"], "seed": run.config["seed"], "run": run.path.name,
+            "model": run.config["model"], "results_sha256": result_digests(run.path),
+            "accuracy": {split: m["accuracy"] for split, m in run.metrics.items()}, "provenance": run.provenance}
+
+
+def load_bundle(profile: str, figures_dir: Path = FIGURES_DIR) -> list[dict]:
+    path = Path(figures_dir) / profile / "provenance.json"
+    if not path.exists():
+        raise FileNotFoundError(f"{path}: no committed runs to verify for profile {profile!r}")
+    return json.loads(path.read_text())
+
+
+def cheapest(entries: list[dict], n: int) -> list[dict]:
+    """The n runs that took least time to train."""
+    return sorted(entries, key=lambda e: e["provenance"]["wall_seconds"])[:n]
+
+
+def compare(entry: dict, run: Run) -> list[str]:
+    """What differs between a committed run and its re-trained copy; empty when the results are identical."""
+    differences = []
+    if run.path.name != entry["run"]:
+        differences.append(f"config hash {run.path.name} here, {entry['run']} committed (code, data or package "
+                           "versions changed since)")
+    changed = [name for name, digest in result_digests(run.path).items() if entry["results_sha256"][name] != digest]
+    if changed:
+        differences.append(f"{' and '.join(changed)} differ")
+        differences += [f"{split} accuracy {m['accuracy']:.4f} here, {entry['accuracy'][split]:.4f} committed "
+                        f"({m['accuracy'] - entry['accuracy'][split]:+.4f})"
+                        for split, m in run.metrics.items() if split in entry["accuracy"]]
+    if differences:
+        differences += _machine_differences(entry["provenance"], run.provenance)
+    return differences
+
+
+def _machine_differences(committed: dict, here: dict) -> list[str]:
+    keys = {"cpu_capability": "CPU capability", "torch_threads": "torch threads", "device": "device"}
+    return [f"{label} {here.get(key)} here, {committed.get(key)} committed"
+            for key, label in keys.items() if here.get(key) != committed.get(key)]
+
+
+def verify(profile: str = "cpu", n_runs: int = 1, scratch: Path | None = None) -> bool:
+    """Re-train the n cheapest committed runs of a profile into a scratch cache; print, per run, "identical" or
+    what differs and by how much. True when every run is identical."""
+    scratch = Path(scratch or tempfile.mkdtemp(prefix="dragon-repro-verify-"))
+    all_identical = True
+    for entry in cheapest(load_bundle(profile), n_runs):
+        config = experiment_config(entry["experiment"], entry["seed"], profile, entry["model"])
+        committed = entry["provenance"]
+        print(f"[verify] {entry['experiment']} seed {entry['seed']}: run {entry['run']}, committed on "
+              f"{committed['device']} ({committed.get('cpu_capability', 'capability not recorded')}, "
+              f"{committed['torch_threads']} thread), {committed['wall_seconds']:.0f} s; re-training into {scratch}",
+              flush=True)
+        run = load_or_run(config, scratch, progress=False, save_model=False)
+        differences = compare(entry, run)
+        all_identical &= not differences
+        print(f"[verify] {entry['experiment']} seed {entry['seed']}: " + (
+            "identical (predictions.csv and metrics.json, byte for byte; hash " + config_hash(config) + ")"
+            if not differences else "DIFFERS: " + "; ".join(differences)), flush=True)
+    return all_identical

@@ -1,0 +1,51 @@
+"""`python -m dragon_repro verify`: a committed run re-trained from scratch is reported identical, or what differs."""
+
+import json
+import os
+import subprocess
+import sys
+
+import pytest
+
+COMMIT_ONE_RUN = """
+import json
+from dragon_repro import data, runs, verify
+from dragon_repro.paths import FIGURES_DIR
+data.ensure_task101()
+run = runs.load_or_run(runs.experiment_config("baseline", 0, "smoke"), progress=False)
+(FIGURES_DIR / "smoke").mkdir(parents=True)
+(FIGURES_DIR / "smoke" / "provenance.json").write_text(json.dumps([verify.bundle_entry(run)]))
+"""
+
+
+def cli(output, *args):
+    env = os.environ | {"DRAGON_REPRO_OUTPUT": str(output)}
+    return subprocess.run([sys.executable, *args], env=env, capture_output=True, text=True, timeout=600)
+
+
+@pytest.fixture(scope="module")
+def committed(tmp_path_factory):
+    """An output folder holding one trained smoke run and the bundle that commits it."""
+    output = tmp_path_factory.mktemp("committed")
+    result = cli(output, "-c", COMMIT_ONE_RUN)
+    assert result.returncode == 0, result.stderr
+    return output
+
+
+def test_a_committed_run_retrained_from_scratch_is_identical(committed):
+    result = cli(committed, "-m", "dragon_repro", "verify", "--profile", "smoke")
+    assert result.returncode == 0, result.stderr
+    assert "baseline seed 0: identical" in result.stdout
+
+
+def test_a_difference_is_named_with_its_size_and_the_machines(committed):
+    bundle_path = committed / "figures" / "smoke" / "provenance.json"
+    bundle = json.loads(bundle_path.read_text())
+    bundle[0]["results_sha256"]["predictions.csv"] = "0" * 64
+    bundle[0]["accuracy"]["validation"] -= 0.25
+    bundle[0]["provenance"]["cpu_capability"] = "AVX512"
+    bundle_path.write_text(json.dumps(bundle))
+    result = cli(committed, "-m", "dragon_repro", "verify", "--profile", "smoke")
+    assert result.returncode == 1
+    assert "DIFFERS: predictions.csv differ" in result.stdout
+    assert "(+0.2500)" in result.stdout and "AVX512 committed" in result.stdout
