@@ -112,3 +112,21 @@ def test_cli_reports_bad_input_without_traceback(tmp_path):
     assert result.returncode == 2
     assert "Traceback" not in result.stderr
     assert "duplicate 'a'" in result.stderr and result.stdout == ""
+
+
+def test_a_file_that_is_not_utf8_is_named(tmp_path):
+    folder = _folder_with(tmp_path, [GOOD])
+    (folder / "nlp-training-dataset.json").write_bytes('[{"uid": "a", "text": "lésion"}]'.encode("latin-1"))
+    with pytest.raises(data.DataError, match=r"nlp-training-dataset.json: not UTF-8 text \(byte 0xe9 at offset 24\)"):
+        data.load_task_folder(folder)
+
+
+def test_a_validation_class_missing_from_training_is_named(tmp_path):
+    label = "single_label_multi_class_classification_target"
+    folder = _folder_with(tmp_path, [{"uid": "a", "text": "t", label: "0"}, {"uid": "b", "text": "t", label: "1"}],
+                          label_name=label)
+    (folder / "nlp-validation-dataset.json").write_text(json.dumps(
+        [{"uid": "v", "text": "t", label: "1"}, {"uid": "w", "text": "t", label: "7"}]))
+    with pytest.raises(data.DataError, match=rf"nlp-validation-dataset.json: record 1, field '{label}': class '7' does "
+                                             r"not occur in the training set"):
+        data.load_task_folder(folder)

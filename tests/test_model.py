@@ -1,7 +1,9 @@
+import shutil
 import time
 
 import pytest
 import torch
+from safetensors.torch import load_file
 from transformers import AutoModel, AutoTokenizer, LongformerModel
 
 from dragon_repro import model
@@ -49,3 +51,39 @@ def test_unavailable_hub_name_fails_fast_with_a_hint():
 def test_embedded_spec_rejects_an_odd_window():
     with pytest.raises(ValueError, match="even"):
         model.resolve_model("embedded-w63")
+
+
+def _folder_with_weights_as(kind: str, tmp_path):
+    """A copy of the tiny model whose weights are only in `model.safetensors` or only in `pytorch_model.bin`."""
+    folder = tmp_path / kind
+    shutil.copytree(model.ensure_tiny_model(), folder)
+    if kind == "bin":
+        torch.save(load_file(folder / "model.safetensors"), folder / "pytorch_model.bin")
+        (folder / "model.safetensors").unlink()
+    return folder
+
+
+def test_a_pytorch_bin_folder_loads_the_same_weights_as_safetensors(tmp_path, capsys):
+    safetensors_model, _ = model.load_model_and_tokenizer(str(_folder_with_weights_as("safetensors", tmp_path)))
+    bin_model, _ = model.load_model_and_tokenizer(str(_folder_with_weights_as("bin", tmp_path)))
+    assert "weights from pytorch_model.bin" in capsys.readouterr().err
+    expected = safetensors_model.state_dict()
+    assert all(torch.equal(value, expected[key]) for key, value in bin_model.state_dict().items())
+
+
+class NotATensor:
+    """Anything but tensors in a checkpoint: torch's weights_only unpickler must refuse it."""
+
+
+def test_a_pickle_that_weights_only_refuses_gets_one_line_naming_the_file(tmp_path):
+    folder = _folder_with_weights_as("bin", tmp_path)
+    torch.save({"payload": NotATensor()}, folder / "pytorch_model.bin")
+    with pytest.raises(model.ModelNotAvailable, match=r"pytorch_model.bin: refused by torch's weights_only unpickler"):
+        model.load_model_and_tokenizer(str(folder))
+
+
+def test_a_folder_without_weights_is_named(tmp_path):
+    folder = _folder_with_weights_as("safetensors", tmp_path)
+    (folder / "model.safetensors").unlink()
+    with pytest.raises(model.ModelNotAvailable, match=rf"{folder}: no model.safetensors or .* in this model folder"):
+        model.load_model_and_tokenizer(str(folder))

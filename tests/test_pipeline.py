@@ -3,6 +3,7 @@
 import json
 import os
 import subprocess
+import sys
 import time
 
 import pandas as pd
@@ -95,6 +96,22 @@ def test_a_run_made_by_a_notebook_has_the_same_bytes_as_load_or_run(smoke, tmp_p
     assert by_notebook.name == direct.path.name
     for name in ("predictions.csv", "metrics.json"):
         assert (by_notebook / name).read_bytes() == (direct.path / name).read_bytes(), name
+
+
+def test_a_notebook_with_other_seeds_leaves_the_profiles_outputs_alone(smoke, tmp_path):
+    output, _, _ = smoke
+    tables, figures = output / "results" / "tables", output / "figures"
+    before = {p: p.read_bytes() for folder in (tables / "smoke", figures / "smoke") for p in folder.iterdir()}
+    env = os.environ | {"DRAGON_REPRO_OUTPUT": str(output)}
+    result = subprocess.run([sys.executable, "-m", "papermill", str(ROOT / "notebooks" / "20_main_table.ipynb"),
+                             str(tmp_path / "out.ipynb"), "-k", "dragon-repro", "--cwd", str(ROOT / "notebooks"),
+                             "-p", "profile", "smoke", "-p", "seeds", "[0, 1]"],  # -p passes the list as a string
+                            env=env, capture_output=True, text=True, timeout=300)
+    assert result.returncode == 0, result.stderr[-3000:]
+    assert {p: p.read_bytes() for p in before} == before
+    two_seeds = pd.read_csv(tables / "smoke-seeds0-1" / "main_table.csv")
+    assert two_seeds.query("experiment == 'baseline'")["n_seeds"].max() == 2
+    assert (figures / "smoke-seeds0-1" / "ladder_accuracy.png").exists()
 
 
 def test_figures_are_saved_as_png_and_pdf(smoke):

@@ -152,3 +152,12 @@ def test_predict_with_bad_data_writes_nothing(baseline_run, tmp_path):
                              "--data", str(bad), "--out", str(out)], capture_output=True, text=True)
     assert result.returncode == 2 and "record 0, field 'text'" in result.stderr
     assert "Traceback" not in result.stderr and not out.exists()
+
+
+def test_train_on_a_fresh_clone_generates_the_data_first(tmp_path):
+    env = os.environ | {"DRAGON_REPRO_OUTPUT": str(tmp_path)}  # no data/ folder yet, as on a fresh clone
+    result = subprocess.run([sys.executable, "-m", "dragon_repro", "train", "--experiment", "baseline",
+                             "--profile", "smoke", "--set", "epochs=1"], env=env, capture_output=True, text=True)
+    assert result.returncode == 0, result.stderr
+    assert "[data] writing" in result.stdout and "trained:" in result.stdout
+    assert (tmp_path / "data" / "Task101_Example_sl_bin_clf-repro" / "nlp-training-dataset.json").exists()

@@ -145,8 +145,9 @@ def _judge(claim: dict, row: dict) -> str:
 
 
 def _selection_biased(claim: dict, runs: list[Run], view: str) -> bool:
-    """Whether a config behind the row chose its weights on the cases of this view (validation)."""
-    return view == "validation" and any(
+    """Whether a config behind the row chose its weights on the cases the row is measured on (validation)."""
+    costs = claim["measure"] in ("relative_wall_time", "relative_peak_memory")
+    return view == "validation" and not costs and any(
         r.config.get("restore_best_epoch") or r.config.get("early_stopping_patience") is not None
         for r in runs if r.config["experiment"] in _configs(claim))
 

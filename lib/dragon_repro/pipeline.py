@@ -10,6 +10,7 @@ from pathlib import Path
 
 from . import data
 from .atomic import write_json_atomic
+from .parameters import output_label
 from .paths import EXECUTED_DIR, EXPERIMENT_NOTEBOOK, FIGURES_DIR, NOTEBOOKS_DIR, analysis_notebooks
 from .report import build_report
 from .runs import experiment_config, load_run, profile_plan, run_dir
@@ -74,7 +75,8 @@ def run_analysis(profile: str, model: str | None, seeds: list[int] | None, jobs:
     """The analysis notebooks, independent of each other, `jobs` at a time (they only read cached runs)."""
     params = {"profile": profile, "model": model, "seeds": seeds}
     with ThreadPoolExecutor(max_workers=jobs) as pool:
-        futures = {pool.submit(execute_notebook, nb, EXECUTED_DIR / profile / nb.name, params, cell_timeout): nb
+        futures = {pool.submit(execute_notebook, nb, EXECUTED_DIR / output_label(profile, model, seeds) / nb.name,
+                               params, cell_timeout): nb
                    for nb in analysis_notebooks()}
         for future in as_completed(futures):
             future.result()
@@ -85,7 +87,7 @@ def write_provenance_bundle(profile: str, model: str | None, seeds: list[int] | 
     """The provenance and result digests of every run behind a profile's figures, in one file beside them."""
     entries = [bundle_entry(load_run(run_dir(experiment_config(experiment, seed, profile, model))))
                for experiment, seed in profile_plan(profile) if seeds is None or seed in seeds]
-    path = FIGURES_DIR / profile / "provenance.json"
+    path = FIGURES_DIR / output_label(profile, model, seeds) / "provenance.json"
     write_json_atomic(path, entries)
     return path
 
@@ -98,5 +100,5 @@ def run_all(profile: str = "cpu", model: str | None = None, seeds: list[int] | N
     run_experiments(profile, model, seeds, jobs, cell_timeout, started)
     run_analysis(profile, model, seeds, jobs, cell_timeout, started)
     write_provenance_bundle(profile, model, seeds)
-    report = build_report(profile)
+    report = build_report(output_label(profile, model, seeds))
     print(f"[report] {report}\n[done] profile {profile} in {_clock(time.time() - started)}")

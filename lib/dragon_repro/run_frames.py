@@ -11,6 +11,7 @@ from transformers import AutoTokenizer
 
 from . import data, stats
 from .model import resolve_model
+from .parameters import parse_seeds
 from .paths import RUNS_DIR
 from .reference import reference_runs
 from .runs import Run, experiment_config, load_experiments, load_or_run, profile_plan
@@ -20,7 +21,8 @@ METRICS = ["accuracy", "precision", "recall", "f1", "roc_auc"]
 
 def profile_runs(profile: str, model: str | None = None, seeds: list[int] | None = None,
                  runs_root: Path = RUNS_DIR, progress: bool = True) -> list[Run]:
-    """Every run of a profile: loaded from the cache, or trained now if missing."""
+    """Every run of a profile (of the given seeds, in any form parse_seeds takes): from the cache, or trained now."""
+    seeds = parse_seeds(seeds)
     plan = [(name, seed) for name, seed in profile_plan(profile) if seeds is None or seed in seeds]
     return [load_or_run(experiment_config(name, seed, profile, model), runs_root, progress) for name, seed in plan]
 
