@@ -4,7 +4,7 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from dragon_repro import claims, paper_claims
+from dragon_repro import claims, paper_claims, stats
 from dragon_repro.evaluate import classification_metrics, metrics_by_length
 from dragon_repro.runs import Run
 
@@ -21,7 +21,8 @@ def fake_run(experiment, seed, accuracy, seconds=100.0, memory=1000.0, max_seq_l
         right = rng.random(n) < accuracy
         tables.append(pd.DataFrame({
             "uid": [f"case{i}" for i in range(n)], "label": labels, "prediction": np.where(right, labels, ~labels),
-            "probability": np.where(right == labels, 0.8, 0.2), "n_tokens": 450 if split == "long" else 120,
+            "probability": np.where(right == labels, 0.8, 0.2),
+            "n_tokens": 450 if split == "long" else np.where(np.arange(n) < 4, 450, 120),  # 4 long validation cases
             "truncated": False, "split": split}))
     predictions = pd.concat(tables)
     metrics = {split: classification_metrics(t) | {"by_length": metrics_by_length(t)}
@@ -55,7 +56,14 @@ def test_a_gain_larger_than_claimed_is_called_so(verdicts):
 def test_effect_cis_are_family_wise(verdicts):
     family = len(claims.effect_family(claims.load_claims()))
     assert family >= 5
-    assert f"{100 * (1 - 0.05 / family):.4g}%" in verdicts.loc[("overall_accuracy_gain", "fresh")].ci_method
+    row = verdicts.loc[("overall_accuracy_gain", "fresh")]
+    assert f"{100 * (1 - 0.05 / family):.4g}%" in row.ci_method
+    runs = {(r.config["experiment"], r.config["seed"]): r for r in ladder_runs()}
+    fresh = {e: np.array([runs[e, s].predictions.query("split == 'fresh'").prediction.astype(int) for s in range(3)])
+             for e in ("baseline", "optimized")}
+    y = runs["baseline", 0].predictions.query("split == 'fresh'").label.astype(int)
+    plain = stats.seed_case_bootstrap_ci(y, fresh["optimized"], fresh["baseline"], "accuracy", 10_000, 0.95)
+    assert row.ci_low < plain.low and plain.high < row.ci_high  # wider than the plain 95% interval
 
 
 def test_levels_on_a_stand_in_model_are_not_judged(verdicts):
@@ -80,16 +88,28 @@ def test_no_change_rules_out_a_large_claimed_gain(verdicts):
 def test_fewer_than_three_seeds_are_too_few(verdicts):
     assert verdicts.loc[("length_step", "fresh")].verdict == "too few seeds"  # +len1024 has one seed
     assert verdicts.loc[("length_step", "fresh")].n_seeds == 1
+    two_shared = [r for r in ladder_runs() if not (r.config["experiment"] == "optimized" and r.config["seed"] == 2)]
+    row = claims.verdict_table(two_shared).set_index(["claim", "view"]).loc[("overall_accuracy_gain", "fresh")]
+    assert row.n_seeds == 2 and row.verdict == "too few seeds"  # 3 baseline seeds, but only 2 shared
 
 
-def test_a_long_case_view_without_long_cases_is_not_testable(verdicts):
-    assert verdicts.loc[("long_case_f1", "validation")].verdict == "not testable"
+def test_a_long_case_view_with_four_cases_is_not_testable(verdicts):
+    row = verdicts.loc[("long_case_f1", "validation")]
+    assert row.n_cases == 4 and row.verdict == "not testable"
     assert verdicts.loc[("long_case_f1", "fresh")].n_cases == 300
+    assert verdicts.loc[("long_case_f1", "fresh")].verdict in stats.VERDICTS
 
 
 def test_significance_needs_p_below_the_claim_in_every_seed(verdicts):
     row = verdicts.loc[("significance", "fresh")]
     assert row.ours < 1e-3 and row.verdict == "supported"
+
+
+def test_one_seed_without_a_difference_makes_significance_inconclusive():
+    runs = [r for r in ladder_runs() if not (r.config["experiment"] == "optimized" and r.config["seed"] == 2)]
+    runs.append(fake_run("optimized", 2, 0.60, same_as="baseline"))  # seed 2: the very same predictions
+    row = claims.verdict_table(runs).set_index(["claim", "view"]).loc[("significance", "fresh")]
+    assert row.n_seeds == 3 and row.ours == 1.0 and row.verdict == "inconclusive"
 
 
 def test_a_worse_model_is_never_significant_in_the_claimed_direction():

@@ -59,6 +59,10 @@ def test_the_cli_gives_the_same_bytes_as_load_or_run(reference_run, small_task, 
 
 
 def test_a_run_restores_the_callers_thread_count(small_task, tmp_path):
+    before = torch.get_num_threads()
     torch.set_num_threads(2)
-    runs.load_or_run(smoke_config(small_task, learning_rate=2e-5), tmp_path, progress=False, save_model=False)
-    assert torch.get_num_threads() == 2
+    try:
+        runs.load_or_run(smoke_config(small_task, learning_rate=2e-5), tmp_path, progress=False, save_model=False)
+        assert torch.get_num_threads() == 2
+    finally:
+        torch.set_num_threads(before)

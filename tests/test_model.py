@@ -1,3 +1,4 @@
+import re
 import shutil
 import time
 
@@ -85,5 +86,5 @@ def test_a_pickle_that_weights_only_refuses_gets_one_line_naming_the_file(tmp_pa
 def test_a_folder_without_weights_is_named(tmp_path):
     folder = _folder_with_weights_as("safetensors", tmp_path)
     (folder / "model.safetensors").unlink()
-    with pytest.raises(model.ModelNotAvailable, match=rf"{folder}: no model.safetensors or .* in this model folder"):
+    with pytest.raises(model.ModelNotAvailable, match=re.escape(f"{folder}: no model.safetensors or ")):
         model.load_model_and_tokenizer(str(folder))

@@ -11,7 +11,7 @@ def test_seeds_are_read_in_every_form_a_user_types(typed, seeds):
     assert parse_seeds(typed) == seeds
 
 
-@pytest.mark.parametrize("typed", ["a", "[0.5]", [True], {"a": 1}, "0;1"])
+@pytest.mark.parametrize("typed", ["a", "[0.5]", [True], {"a": 1}, "0;1", "[]", []])
 def test_other_seeds_get_one_line_naming_the_parameter(typed):
     with pytest.raises(ValueError, match=r"^parameter 'seeds': expected a list of integers .* got "):
         parse_seeds(typed)

@@ -2,6 +2,7 @@
 
 import json
 import os
+import shutil
 import subprocess
 import sys
 
@@ -33,6 +34,7 @@ def committed(tmp_path_factory):
 
 
 def test_a_committed_run_retrained_from_scratch_is_identical(committed):
+    shutil.rmtree(committed / "data")  # as on a fresh clone: only the committed bundle is there
     result = cli(committed, "-m", "dragon_repro", "verify", "--profile", "smoke")
     assert result.returncode == 0, result.stderr
     assert "baseline seed 0: identical" in result.stdout
@@ -40,12 +42,16 @@ def test_a_committed_run_retrained_from_scratch_is_identical(committed):
 
 def test_a_difference_is_named_with_its_size_and_the_machines(committed):
     bundle_path = committed / "figures" / "smoke" / "provenance.json"
-    bundle = json.loads(bundle_path.read_text())
+    original = bundle_path.read_text()
+    bundle = json.loads(original)
     bundle[0]["results_sha256"]["predictions.csv"] = "0" * 64
     bundle[0]["accuracy"]["validation"] -= 0.25
     bundle[0]["provenance"]["cpu_capability"] = "AVX512"
     bundle_path.write_text(json.dumps(bundle))
-    result = cli(committed, "-m", "dragon_repro", "verify", "--profile", "smoke")
+    try:
+        result = cli(committed, "-m", "dragon_repro", "verify", "--profile", "smoke")
+    finally:
+        bundle_path.write_text(original)  # the fixture stays as committed, whatever order tests run in
     assert result.returncode == 1
     assert "DIFFERS: predictions.csv differ" in result.stdout
     assert "(+0.2500)" in result.stdout and "AVX512 committed" in result.stdout

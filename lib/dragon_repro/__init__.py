@@ -1,13 +1,16 @@
 """dragon-repro: re-run, audit and extend arXiv 2507.09470 (DRAGON Longformer on Task101)."""
 
 import os
+import platform
 
 # Offline unless the user says otherwise: model hubs are unreachable where this suite is meant to run.
 os.environ.setdefault("HF_HUB_OFFLINE", "1")
 os.environ.setdefault("TOKENIZERS_PARALLELISM", "false")
 # CPU kernels pinned to AVX2 (torch's own, MKL's and oneDNN's): without this, the same run gives different bytes on
 # CPUs with and without AVX-512. Set any of them beforehand to choose otherwise; provenance records what was used.
-for _key, _value in {"ATEN_CPU_CAPABILITY": "avx2", "MKL_CBWR": "AVX2", "ONEDNN_MAX_CPU_ISA": "AVX2"}.items():
-    os.environ.setdefault(_key, _value)
+# They must be set before torch runs its first kernel, so import dragon_repro first.
+if platform.machine().lower() in ("x86_64", "amd64"):
+    for _key, _value in {"ATEN_CPU_CAPABILITY": "avx2", "MKL_CBWR": "AVX2", "ONEDNN_MAX_CPU_ISA": "AVX2"}.items():
+        os.environ.setdefault(_key, _value)
 
 __version__ = "0.1.0"

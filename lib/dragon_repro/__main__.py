@@ -1,4 +1,4 @@
-"""Command line: `python -m dragon_repro {data,validate,train,predict,verify,run-all}`."""
+"""Command line: `python -m dragon_repro {data,validate,train,predict,shaped,verify,run-all}`."""
 
 import argparse
 import json
@@ -53,9 +53,14 @@ def cmd_predict(args) -> None:
 
 
 def cmd_run_all(args) -> None:
+    from .parameters import parse_seeds
     from .pipeline import run_all
-    seeds = [int(s) for s in args.seeds.split(",")] if args.seeds else None
-    run_all(args.profile, args.model, seeds, args.jobs, args.cell_timeout)
+    run_all(args.profile, args.model, parse_seeds(args.seeds), args.jobs, args.cell_timeout)
+
+
+def cmd_shaped(args) -> None:
+    from .shapes import ensure_dragon_shaped
+    print(ensure_dragon_shaped(args.size, args.weights))
 
 
 def cmd_verify(args) -> None:
@@ -91,6 +96,12 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--data", required=True, help="a task folder (its test set is used) or a dataset JSON file")
     p.add_argument("--out", help="output JSON (default: RUN/nlp-predictions-dataset.json)")
     p.set_defaults(handler=cmd_predict)
+
+    p = commands.add_parser("shaped", help="build (once) a DRAGON-shaped checkpoint with random weights; prints its folder")
+    p.add_argument("--size", default="tiny", choices=["tiny", "base"], help="tiny (tests) or base (the real architecture)")
+    p.add_argument("--weights", default="safetensors", choices=["safetensors", "bin"],
+                   help="model.safetensors, or only pytorch_model.bin")
+    p.set_defaults(handler=cmd_shaped)
 
     p = commands.add_parser("verify", help="re-train committed runs into a scratch cache and compare them byte for byte")
     p.add_argument("--runs", type=int, default=1, help="how many committed runs, cheapest first (default 1)")

@@ -10,10 +10,10 @@ from pathlib import Path
 
 from . import data
 from .atomic import write_json_atomic
-from .parameters import output_label
+from .parameters import output_label, planned_runs
 from .paths import EXECUTED_DIR, EXPERIMENT_NOTEBOOK, FIGURES_DIR, NOTEBOOKS_DIR, analysis_notebooks
 from .report import build_report
-from .runs import experiment_config, load_run, profile_plan, run_dir
+from .runs import experiment_config, load_run, run_dir
 from .verify import bundle_entry
 
 KERNEL = "dragon-repro"
@@ -42,7 +42,7 @@ def _clock(seconds: float) -> str:
 def run_experiments(profile: str, model: str | None, seeds: list[int] | None, jobs: int, cell_timeout: int,
                     started: float) -> None:
     """Each missing (experiment, seed) once through 10_experiment, `jobs` at a time (each run uses one thread on CPU)."""
-    plan = [(e, s) for e, s in profile_plan(profile) if seeds is None or s in seeds]
+    plan = planned_runs(profile, seeds)
     configs = {(e, s): experiment_config(e, s, profile, model) for e, s in plan}
     todo = [key for key, config in configs.items() if not (run_dir(config) / "provenance.json").exists()]
     # Longest first, so that no long run is left alone at the end while the other workers idle.
@@ -86,7 +86,7 @@ def run_analysis(profile: str, model: str | None, seeds: list[int] | None, jobs:
 def write_provenance_bundle(profile: str, model: str | None, seeds: list[int] | None) -> Path:
     """The provenance and result digests of every run behind a profile's figures, in one file beside them."""
     entries = [bundle_entry(load_run(run_dir(experiment_config(experiment, seed, profile, model))))
-               for experiment, seed in profile_plan(profile) if seeds is None or seed in seeds]
+               for experiment, seed in planned_runs(profile, seeds)]
     path = FIGURES_DIR / output_label(profile, model, seeds) / "provenance.json"
     write_json_atomic(path, entries)
     return path

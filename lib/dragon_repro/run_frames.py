@@ -11,10 +11,10 @@ from transformers import AutoTokenizer
 
 from . import data, stats
 from .model import resolve_model
-from .parameters import parse_seeds
+from .parameters import planned_runs
 from .paths import RUNS_DIR
 from .reference import reference_runs
-from .runs import Run, experiment_config, load_experiments, load_or_run, profile_plan
+from .runs import Run, experiment_config, load_experiments, load_or_run
 
 METRICS = ["accuracy", "precision", "recall", "f1", "roc_auc"]
 
@@ -22,8 +22,7 @@ METRICS = ["accuracy", "precision", "recall", "f1", "roc_auc"]
 def profile_runs(profile: str, model: str | None = None, seeds: list[int] | None = None,
                  runs_root: Path = RUNS_DIR, progress: bool = True) -> list[Run]:
     """Every run of a profile (of the given seeds, in any form parse_seeds takes): from the cache, or trained now."""
-    seeds = parse_seeds(seeds)
-    plan = [(name, seed) for name, seed in profile_plan(profile) if seeds is None or seed in seeds]
+    plan = planned_runs(profile, seeds)
     return [load_or_run(experiment_config(name, seed, profile, model), runs_root, progress) for name, seed in plan]
 
 
@@ -149,15 +148,17 @@ def dragon_baseline_settings(profile: str, spec: dict | None = None) -> pd.DataF
     spec = spec or load_experiments()
     config = experiment_config("baseline", 0, profile, spec=spec)
     ours = asdict(config) | {"truncation_side": config.truncation_side or "task"}
+    ours["seed"] = ", ".join(map(str, sorted({seed for _, seed in planned_runs(profile)})))
     if config.learning_rate_scale != 1:
         ours["learning_rate"] = f"{config.learning_rate:g} x {config.learning_rate_scale:g} (profile {profile})"
     return pd.DataFrame([{"setting": name, "dragon-baseline 0.4.6": ref["value"],
-                          f"ours ({profile})": ref.get("ours", ours.get(name)), "source": ref["source"]}
+                          f"ours ({profile})": ours.get(name, ref.get("ours")), "source": ref["source"]}
                          for name, ref in spec["dragon_baseline"].items()]).fillna("none").astype(str)
 
 
 def kept_epochs(runs: list[Run]) -> pd.DataFrame:
-    """Per run: the epochs it trained, and the epoch whose weights it kept (the lowest validation loss)."""
+    """Per run: the epochs it trained, and the epoch whose weights it kept (with restore_best_epoch, the one with
+    the lowest validation loss; otherwise the last)."""
     return pd.DataFrame([{"experiment": r.config["experiment"], "seed": r.config["seed"],
                           "epochs_run": len(r.history["epochs"]), "weights_from_epoch": r.history["weights_from_epoch"],
                           "stopped_early": r.history["stopped_early"]} for r in runs])

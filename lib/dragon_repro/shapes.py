@@ -18,6 +18,10 @@ from safetensors.torch import load_file
 from tokenizers import ByteLevelBPETokenizer
 from transformers import LongformerConfig, LongformerForMaskedLM, RobertaTokenizerFast
 
+from . import data
+from .model import _build_into
+from .paths import MODELS_DIR
+
 SPECIAL_TOKENS = ["<s>", "<pad>", "</s>", "<unk>", "<mask>"]  # ids 0..4, RoBERTa's order
 REAL_SETTINGS = {"vocab_size": 50265, "pad_token_id": 1, "bos_token_id": 0, "eos_token_id": 2, "sep_token_id": 2,
                  "type_vocab_size": 1, "max_position_embeddings": 4098, "layer_norm_eps": 1e-5}
@@ -28,6 +32,16 @@ SIZES = {
              "attention_window": 32},
 }
 WEIGHT_FORMATS = ("safetensors", "bin")
+
+
+def ensure_dragon_shaped(size: str = "tiny", weights: str = "safetensors") -> Path:
+    """A DRAGON-shaped checkpoint in models/, built once like the other local models (tokenizer trained on the
+    Task101 training split, weights drawn in a forked RNG), to pass as `--model FOLDER`."""
+    folder = MODELS_DIR / f"dragon-shaped-{size}-{weights}"
+    if not folder.is_dir():
+        texts = list(data.load_task_folder(data.ensure_task101())["training"]["text"])
+        _build_into(folder, lambda path: build_dragon_shaped(path, size, weights, texts))
+    return folder
 
 
 def dragon_config(size: str) -> LongformerConfig:

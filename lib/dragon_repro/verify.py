@@ -9,6 +9,7 @@ import json
 import tempfile
 from pathlib import Path
 
+from . import data
 from .paths import FIGURES_DIR
 from .runs import Run, config_hash, experiment_config, load_or_run
 
@@ -62,22 +63,24 @@ def _machine_differences(committed: dict, here: dict) -> list[str]:
             for key, label in keys.items() if here.get(key) != committed.get(key)]
 
 
-def verify(profile: str = "cpu", n_runs: int = 1, scratch: Path | None = None) -> bool:
-    """Re-train the n cheapest committed runs of a profile into a scratch cache; print, per run, "identical" or
-    what differs and by how much. True when every run is identical."""
-    scratch = Path(scratch or tempfile.mkdtemp(prefix="dragon-repro-verify-"))
-    all_identical = True
-    for entry in cheapest(load_bundle(profile), n_runs):
-        config = experiment_config(entry["experiment"], entry["seed"], profile, entry["model"])
-        committed = entry["provenance"]
-        print(f"[verify] {entry['experiment']} seed {entry['seed']}: run {entry['run']}, committed on "
-              f"{committed['device']} ({committed.get('cpu_capability', 'capability not recorded')}, "
-              f"{committed['torch_threads']} thread), {committed['wall_seconds']:.0f} s; re-training into {scratch}",
-              flush=True)
-        run = load_or_run(config, scratch, progress=False, save_model=False)
-        differences = compare(entry, run)
-        all_identical &= not differences
-        print(f"[verify] {entry['experiment']} seed {entry['seed']}: " + (
-            "identical (predictions.csv and metrics.json, byte for byte; hash " + config_hash(config) + ")"
-            if not differences else "DIFFERS: " + "; ".join(differences)), flush=True)
-    return all_identical
+def verify(profile: str = "cpu", n_runs: int = 1) -> bool:
+    """Re-train the n cheapest committed runs of a profile into a scratch cache (removed afterwards); print, per
+    run, "identical" or what differs and by how much. True when every run is identical."""
+    entries = cheapest(load_bundle(profile), n_runs)
+    data.ensure_task101()  # a fresh clone has no data yet
+    with tempfile.TemporaryDirectory(prefix="dragon-repro-verify-") as scratch:
+        return all([_verify_one(entry, profile, Path(scratch)) for entry in entries])
+
+
+def _verify_one(entry: dict, profile: str, scratch: Path) -> bool:
+    config = experiment_config(entry["experiment"], entry["seed"], profile, entry["model"])
+    committed = entry["provenance"]
+    print(f"[verify] {entry['experiment']} seed {entry['seed']}: run {entry['run']}, committed on "
+          f"{committed['device']} ({committed.get('cpu_capability', 'CPU capability not recorded')}, "
+          f"{committed.get('torch_threads', '?')} thread), {committed['wall_seconds']:.0f} s; re-training it", flush=True)
+    run = load_or_run(config, scratch, progress=False, save_model=False)
+    differences = compare(entry, run)
+    print(f"[verify] {entry['experiment']} seed {entry['seed']}: " + (
+        "identical (predictions.csv and metrics.json, byte for byte; hash " + config_hash(config) + ")"
+        if not differences else "DIFFERS: " + "; ".join(differences)), flush=True)
+    return not differences

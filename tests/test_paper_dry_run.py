@@ -1,0 +1,39 @@
+"""The paper profile's path, proven without the weights: its ladder, one epoch on a few cases, on a DRAGON-shaped
+checkpoint in each weight format, through runs, notebooks, verdicts and the report (`--profile paper-dry-run`)."""
+
+import json
+import os
+import subprocess
+import sys
+import time
+
+import pandas as pd
+import pytest
+
+from dragon_repro.paper_claims import load_claims
+from dragon_repro.paths import ROOT
+from dragon_repro.runs import profile_plan
+
+
+@pytest.mark.parametrize("weights", ["safetensors", "bin"])
+def test_the_paper_profile_runs_end_to_end_on_a_dragon_shaped_checkpoint(weights, tmp_path):
+    env = os.environ | {"DRAGON_REPRO_OUTPUT": str(tmp_path)}
+    built = subprocess.run([sys.executable, "-m", "dragon_repro", "shaped", "--size", "tiny", "--weights", weights],
+                           env=env, capture_output=True, text=True)
+    assert built.returncode == 0, built.stderr
+    folder = built.stdout.strip().splitlines()[-1]
+    assert sorted(os.listdir(folder)).count("model.safetensors" if weights == "safetensors" else "pytorch_model.bin")
+    started = time.perf_counter()
+    result = subprocess.run([str(ROOT / "run_all.sh"), "--profile", "paper-dry-run", "--model", folder],
+                            env=env, capture_output=True, text=True, timeout=900)
+    print(f"paper dry run ({weights}): {time.perf_counter() - started:.0f} s")
+    assert result.returncode == 0, result.stdout[-3000:] + result.stderr[-3000:]
+
+    label = f"paper-dry-run-model-dragon-shaped-tiny-{weights}"
+    bundle = json.loads((tmp_path / "figures" / label / "provenance.json").read_text())
+    assert sorted((e["experiment"], e["seed"]) for e in bundle) == sorted(profile_plan("paper-dry-run"))
+    assert {e["model"] for e in bundle} == {folder}
+    verdicts = pd.read_csv(tmp_path / "results" / "tables" / label / "verdicts.csv")
+    assert set(verdicts.claim) == {c["id"] for c in load_claims()["claims"]}
+    assert set(verdicts.verdict) <= {"different model", "too few seeds", "not testable", "not run"}  # 1 seed, no weights
+    assert "fresh (primary): verdict" in (tmp_path / "report" / label / "index.html").read_text()
