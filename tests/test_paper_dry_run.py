@@ -37,3 +37,12 @@ def test_the_paper_profile_runs_end_to_end_on_a_dragon_shaped_checkpoint(weights
     assert set(verdicts.claim) == {c["id"] for c in load_claims()["claims"]}
     assert set(verdicts.verdict) <= {"different model", "too few seeds", "not testable", "not run"}  # 1 seed, no weights
     assert "fresh (primary): verdict" in (tmp_path / "report" / label / "index.html").read_text()
+
+    (run,) = (tmp_path / "results" / "runs" / "optimized").iterdir()
+    source = tmp_path / "data" / "Task101_Example_sl_bin_clf-repro" / "nlp-validation-dataset.json"
+    predicted = subprocess.run([sys.executable, "-m", "dragon_repro", "predict", "--run", str(run), "--data",
+                                str(source), "--out", str(tmp_path / "predictions.json")], env=env,
+                               capture_output=True, text=True)
+    assert predicted.returncode == 0, predicted.stderr
+    predictions = json.loads((tmp_path / "predictions.json").read_text())
+    assert [p["uid"] for p in predictions] == [c["uid"] for c in json.loads(source.read_text())]
