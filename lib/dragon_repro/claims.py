@@ -18,6 +18,7 @@ verdicts hold for the table as a whole. Turned to the claimed direction, a CI th
 - excludes 0 on the claimed side and excludes the claim: *smaller than claimed* / *larger than claimed*;
 - contains 0 and excludes the claim: *claimed size ruled out*;
 - lies wholly on the other side of 0: *contradicted*; otherwise *inconclusive* (stats.effect_verdict).
+
 A level is *supported* when its 95% CI contains the claim, *contradicted* otherwise (stats.level_verdict).
 "p < .001" is *supported* when the exact one-sided McNemar test in the claimed direction gives p < .001 in every
 seed, *contradicted* when it does so in the opposite direction, *inconclusive* otherwise.

@@ -96,7 +96,8 @@ def verdict_overview(verdicts: pd.DataFrame) -> pd.DataFrame:
             ci = f" [{_num(r.ci_low)}, {_num(r.ci_high)}]" if pd.notna(r.ci_low) else ""
             mark = " †" if getattr(r, "selection_biased", False) and r.verdict != "not run" else ""
             cases = f", {int(r.n_cases)} cases" if pd.notna(getattr(r, "n_cases", np.nan)) else ""
-            row |= {f"{view}: ours": _num(r.ours) + ci + mark, f"{view}: evidence": f"{r.n_seeds} seeds{cases}",
+            seeds = f"{r.n_seeds} seed{'' if r.n_seeds == 1 else 's'}"
+            row |= {f"{view}: ours": _num(r.ours) + ci + mark, f"{view}: evidence": seeds + cases,
                     f"{view}: verdict": r.verdict}
         if "ci_method" in group:
             row["CI"] = "; ".join(m for m in dict.fromkeys(group["ci_method"].dropna()))
