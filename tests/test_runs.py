@@ -74,8 +74,8 @@ def test_the_baseline_has_dragon_baselines_training_settings():
 def test_ladder_is_cumulative_and_matches_the_paper_settings():
     optimized = runs.experiment_config("optimized", 0, "cpu")
     assert (optimized.max_seq_length, optimized.learning_rate, optimized.epochs) == (1024, 5e-6, 8)
-    assert (optimized.scheduler, optimized.weight_decay, optimized.gradient_accumulation_steps,
-            optimized.early_stopping_patience) == ("cosine", 0.01, 16, 2)
+    assert (optimized.scheduler, optimized.weight_decay, optimized.batch_size, optimized.gradient_accumulation_steps,
+            optimized.early_stopping_patience) == ("cosine", 0.01, 1, 16, 2)
     assert optimized.normalize_measurements and optimized.global_attention == "cls+entities"
     baseline = runs.experiment_config("baseline", 0, "cpu")  # dragon-baseline 0.4.6's main.py
     assert (baseline.max_seq_length, baseline.learning_rate, baseline.epochs, baseline.batch_size,
