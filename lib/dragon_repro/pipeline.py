@@ -13,7 +13,7 @@ from .atomic import write_json_atomic
 from .parameters import output_label, planned_runs
 from .paths import EXECUTED_DIR, EXPERIMENT_NOTEBOOK, FIGURES_DIR, NOTEBOOKS_DIR, analysis_notebooks
 from .report import build_report
-from .runs import experiment_config, load_run, run_dir
+from .runs import experiment_config, git_state, load_run, run_dir
 from .verify import bundle_entry
 
 KERNEL = "dragon-repro"
@@ -94,11 +94,11 @@ def write_provenance_bundle(profile: str, model: str | None, seeds: list[int] | 
 
 def run_all(profile: str = "cpu", model: str | None = None, seeds: list[int] | None = None, jobs: int | None = None,
             cell_timeout: int = 7200) -> None:
-    started = time.time()
+    started, code_state = time.time(), git_state()  # before any output is written: the code's own state
     jobs = jobs or (1 if profile == "paper" else os.cpu_count() or 1)
     data.ensure_task101()
     run_experiments(profile, model, seeds, jobs, cell_timeout, started)
     run_analysis(profile, model, seeds, jobs, cell_timeout, started)
     write_provenance_bundle(profile, model, seeds)
-    report = build_report(output_label(profile, model, seeds))
+    report = build_report(output_label(profile, model, seeds), git=code_state)
     print(f"[report] {report}\n[done] profile {profile} in {_clock(time.time() - started)}")

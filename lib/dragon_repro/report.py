@@ -17,8 +17,7 @@ from .runs import git_state
 DROPPED_TAGS = {"parameters", "injected-parameters"}
 
 
-def _header(profile: str) -> str:
-    git = git_state()
+def _header(profile: str, git: dict) -> str:
     sha = git["git_sha"] or "unknown"
     dirty = " (uncommitted changes)" if git["git_dirty"] else ""
     date = datetime.now(timezone.utc).strftime("%Y-%m-%d %H:%M UTC")
@@ -33,8 +32,11 @@ def _without_stderr(cell):
 
 
 def build_report(profile: str, executed_dir: Path = EXECUTED_DIR, report_dir: Path = REPORT_DIR,
-                 notebooks: list[str] | None = None) -> Path:
-    """Merge `executed_dir/profile/<name>.ipynb` for each analysis notebook, in order, into `report_dir/profile/index.html`."""
+                 notebooks: list[str] | None = None, git: dict | None = None) -> Path:
+    """Merge `executed_dir/profile/<name>.ipynb` for each analysis notebook, in order, into `report_dir/profile/index.html`.
+
+    `git` is the state of the code the notebooks ran (the pipeline reads it before writing any output); by default,
+    the state now."""
     names = notebooks if notebooks is not None else [p.stem for p in analysis_notebooks()]
     paths = [Path(executed_dir) / profile / f"{name}.ipynb" for name in names]
     missing = [str(p) for p in paths if not p.exists()]
@@ -42,7 +44,7 @@ def build_report(profile: str, executed_dir: Path = EXECUTED_DIR, report_dir: Pa
         raise FileNotFoundError(f"report for profile {profile!r}: executed notebook(s) missing: {', '.join(missing)}")
 
     sources = [nbformat.read(path, as_version=4) for path in paths]
-    merged = nbformat.v4.new_notebook(cells=[nbformat.v4.new_markdown_cell(_header(profile))])
+    merged = nbformat.v4.new_notebook(cells=[nbformat.v4.new_markdown_cell(_header(profile, git or git_state()))])
     merged.metadata["title"] = f"dragon-repro report ({profile})"
     if sources:  # kernel and language, for syntax highlighting of any code in outputs
         merged.metadata |= {k: v for k, v in sources[0].metadata.items() if k in ("kernelspec", "language_info")}
