@@ -9,17 +9,12 @@ import torch
 
 from dragon_repro import model as model_module
 from dragon_repro import runs
-
-RESULT_FILES = ("predictions.csv", "metrics.json")
+from dragon_repro.verify import result_digests
 
 
 def smoke_config(task, **overrides):
     # One epoch more than the smoke default, with dropout, so that any stray draw from the RNG shows.
     return runs.experiment_config("baseline", 0, "smoke", task=str(task), epochs=3, **overrides)
-
-
-def result_bytes(run_path):
-    return {name: (run_path / name).read_bytes() for name in RESULT_FILES}
 
 
 @pytest.fixture(scope="module")
@@ -35,7 +30,7 @@ def test_cold_model_cache_gives_the_same_bytes_as_a_warm_one(reference_run, smal
     torch.manual_seed(12345)  # whatever ran before in this process must not matter either
     cold = runs.load_or_run(smoke_config(small_task), tmp_path / "runs", progress=False, save_model=False)
     assert (tmp_path / "models" / "tiny-longformer").is_dir()
-    assert result_bytes(cold.path) == result_bytes(reference_run.path)
+    assert result_digests(cold.path) == result_digests(reference_run.path)
 
 
 def test_building_a_model_leaves_the_callers_random_state_alone(tmp_path, monkeypatch):
@@ -55,7 +50,7 @@ def test_the_cli_gives_the_same_bytes_as_load_or_run(reference_run, small_task, 
     assert result.returncode == 0, result.stderr
     (run_path,) = (tmp_path / "results" / "runs" / "baseline").iterdir()
     assert run_path.name == reference_run.path.name  # the same config hash
-    assert result_bytes(run_path) == result_bytes(reference_run.path)
+    assert result_digests(run_path) == result_digests(reference_run.path)
 
 
 def test_a_run_restores_the_callers_thread_count(small_task, tmp_path):
