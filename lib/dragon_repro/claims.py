@@ -37,7 +37,8 @@ from .runs import Run
 # The primary view first: fresh cases (and the long-case set), then the paper's 100 validation cases.
 VIEWS = {"fresh": {"cases": "fresh", "long": "long"}, "validation": {"cases": "validation", "long": "validation"}}
 LONG_CASE_TOKENS = 400  # the paper's long-case bucket: more than 400 tokens
-RUN_MEASURES = ("validation_loss", "relative_wall_time", "relative_peak_memory")  # one value per run
+COST_MEASURES = ("relative_wall_time", "relative_peak_memory")
+RUN_MEASURES = ("validation_loss", *COST_MEASURES)  # one value per run
 MIN_SEEDS = 3
 MIN_LONG_CASES = 20
 # What a row can say besides a rule's verdict (stats.VERDICTS).
@@ -147,8 +148,7 @@ def _judge(claim: dict, row: dict) -> str:
 
 def _selection_biased(claim: dict, runs: list[Run], view: str) -> bool:
     """Whether a config behind the row chose its weights on the cases the row is measured on (validation)."""
-    costs = claim["measure"] in ("relative_wall_time", "relative_peak_memory")
-    return view == "validation" and not costs and any(
+    return view == "validation" and claim["measure"] not in COST_MEASURES and any(
         r.config.get("restore_best_epoch") or r.config.get("early_stopping_patience") is not None
         for r in runs if r.config["experiment"] in _configs(claim))
 

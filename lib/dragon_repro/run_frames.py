@@ -6,7 +6,6 @@ from pathlib import Path
 
 import numpy as np
 import pandas as pd
-
 from transformers import AutoTokenizer
 
 from . import data, stats
