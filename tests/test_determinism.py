@@ -53,11 +53,20 @@ def test_the_cli_gives_the_same_bytes_as_load_or_run(reference_run, small_task, 
     assert result_digests(run_path) == result_digests(reference_run.path)
 
 
-def test_a_run_restores_the_callers_thread_count(small_task, tmp_path):
-    before = torch.get_num_threads()
+def test_a_run_restores_the_callers_threads_and_deterministic_setting(small_task, tmp_path):
+    before = torch.get_num_threads(), torch.are_deterministic_algorithms_enabled()
     torch.set_num_threads(2)
+    torch.use_deterministic_algorithms(True)  # the caller's own choice: strict, not warn-only
     try:
-        runs.load_or_run(smoke_config(small_task, learning_rate=2e-5), tmp_path, progress=False, save_model=False)
+        run = runs.load_or_run(smoke_config(small_task, learning_rate=2e-5), tmp_path, progress=False,
+                               save_model=False)
         assert torch.get_num_threads() == 2
+        assert torch.are_deterministic_algorithms_enabled()
+        assert not torch.is_deterministic_algorithms_warn_only_enabled()
+        # the run's cost breakdown is in its history, and its progress file is gone once it is complete
+        assert set(run.history["phase_seconds"]) == {"load and encode", "train and validate per epoch",
+                                                     "score held-out sets", "save"}
+        assert not (run.path / runs.PROGRESS_FILE).exists()
     finally:
-        torch.set_num_threads(before)
+        torch.set_num_threads(before[0])
+        torch.use_deterministic_algorithms(before[1])

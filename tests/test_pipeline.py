@@ -143,3 +143,20 @@ def test_a_failing_notebook_names_itself_and_its_executed_copy(tmp_path):
     message = result.stderr
     assert "10_experiment.ipynb failed" in message and "executed copy:" in message
     assert "Traceback" not in message
+
+
+def test_progress_report_shows_each_training_run_and_the_time_left(tmp_path, monkeypatch):
+    from dragon_repro import pipeline, runs
+    monkeypatch.setattr(pipeline, "run_dir", lambda config: runs.run_dir(config, tmp_path))
+    done, training, queued = (experiment_config(e, 0, "cpu") for e in ("baseline", "overfit_stress", "+lr5e-6"))
+    staging = runs.run_dir(training, tmp_path)
+    staging = staging.with_name(f".{staging.name}.tmp-123")
+    staging.mkdir(parents=True)
+    (staging / runs.PROGRESS_FILE).write_text(json.dumps(
+        {"experiment": "overfit_stress", "seed": 0, "epoch": 8, "epochs": 15, "step": 375, "steps": 750}))
+    report = pipeline.progress_report([done, training, queued], [done], elapsed=600)
+    lines = report.splitlines()
+    # baseline (cost 5) and half of overfit_stress (7.5 of 15) took 600 s: the other 12.5 of 25 take ~600 s more
+    assert lines[0] == "[runs] 1/3 done, 1 training, elapsed 00:10:00, about 00:10:00 left"
+    assert lines[1:] == ["[runs]   overfit_stress seed 0: epoch 8/15, step 375/750"]
+    assert all(ch.isprintable() for line in lines for ch in line)  # no carriage returns or escapes in a log

@@ -27,7 +27,7 @@ def test_loss_falls_on_a_learnable_subset():
     x = features(tokenizer)
     options = TrainingOptions(learning_rate=1e-2, epochs=10, batch_size=4, gradient_accumulation_steps=1,
                               warmup_ratio=0.0)
-    history = fine_tune(model, x, LABELS, x, LABELS, options, seed=0, progress=False)
+    history, _ = fine_tune(model, x, LABELS, x, LABELS, options, seed=0, progress=False)
     losses = [s["loss"] for s in history["steps"]]
     assert np.mean(losses[-4:]) < 0.5 * np.mean(losses[:4])
     assert history["epochs"][-1]["val_loss"] < history["epochs"][0]["val_loss"]
@@ -38,7 +38,7 @@ def test_scheduler_counts_optimizer_steps_under_accumulation():
     model, tokenizer = fresh_tiny()
     x = features(tokenizer)  # 16 batches of 1, accumulation 5: 4 optimizer steps per epoch (the last one partial)
     options = TrainingOptions(learning_rate=1e-3, epochs=2, gradient_accumulation_steps=5, warmup_ratio=0.25)
-    history = fine_tune(model, x, LABELS, x, LABELS, options, seed=0, progress=False)
+    history, _ = fine_tune(model, x, LABELS, x, LABELS, options, seed=0, progress=False)
     assert history["optimizer_steps_planned"] == len(history["steps"]) == 8
     lrs = [s["lr"] for s in history["steps"]]
     assert lrs[1] == pytest.approx(1e-3)  # warmup: 2 optimizer steps, then linear decay to 0
@@ -51,13 +51,25 @@ def test_early_stopping_triggers_and_restores_the_best_epoch():
     flipped = [1 - y for y in LABELS]  # learning the training labels must make this validation loss rise
     options = TrainingOptions(learning_rate=1e-2, epochs=12, batch_size=4, gradient_accumulation_steps=1,
                               warmup_ratio=0.0, early_stopping_patience=2)
-    history = fine_tune(model, x, LABELS, x, flipped, options, seed=0, progress=False)
+    history, kept_probabilities = fine_tune(model, x, LABELS, x, flipped, options, seed=0, progress=False)
     assert history["stopped_early"] and len(history["epochs"]) < 12
     best = history["best_epoch"]
     assert len(history["epochs"]) == best + 2 and history["weights_from_epoch"] == best
-    _, restored_loss = predict_probabilities(model, x, flipped)
+    restored_probabilities, restored_loss = predict_probabilities(model, x, flipped)
     assert restored_loss == pytest.approx(history["epochs"][best - 1]["val_loss"], rel=1e-5)
     assert restored_loss < history["epochs"][-1]["val_loss"]
+    # the validation pass of the kept epoch stands in for scoring validation again: it must be the same bytes
+    assert np.array_equal(kept_probabilities, restored_probabilities)
+
+
+def test_progress_reports_every_optimizer_step():
+    model, tokenizer = fresh_tiny()
+    x = features(tokenizer)
+    seen = []
+    options = TrainingOptions(learning_rate=1e-3, epochs=2, batch_size=4, gradient_accumulation_steps=2)
+    fine_tune(model, x, LABELS, x, LABELS, options, seed=0, progress=False, on_step=seen.append)
+    assert [(s["epoch"], s["step"]) for s in seen] == [(1, 1), (1, 2), (2, 3), (2, 4)]
+    assert {(s["epochs"], s["steps"]) for s in seen} == {(2, 4)}
 
 
 def test_same_seed_gives_identical_training_twice():
@@ -65,7 +77,7 @@ def test_same_seed_gives_identical_training_twice():
         model, tokenizer = fresh_tiny(seed=3)
         x = features(tokenizer)
         options = TrainingOptions(learning_rate=1e-3, epochs=2, batch_size=2, gradient_accumulation_steps=2)
-        history = fine_tune(model, x, LABELS, x, LABELS, options, seed=3, progress=False)
+        history, _ = fine_tune(model, x, LABELS, x, LABELS, options, seed=3, progress=False)
         return [s["loss"] for s in history["steps"]], predict_probabilities(model, x)[0]
     (losses_a, probs_a), (losses_b, probs_b) = train_once(), train_once()
     assert losses_a == losses_b

@@ -69,8 +69,8 @@ def load_model_and_tokenizer(spec: str, num_labels: int = 2, seed: int | None = 
         tokenizer = AutoTokenizer.from_pretrained(name_or_path, trust_remote_code=False)
         # A .bin checkpoint goes through torch's weights_only unpickler (transformers' default): never arbitrary code.
         model = LongformerForSequenceClassification.from_pretrained(
-            name_or_path, num_labels=num_labels, use_safetensors=weights.endswith(".safetensors") if weights else None,
-            trust_remote_code=False)
+            name_or_path, num_labels=num_labels, trust_remote_code=False,
+            use_safetensors=weights.startswith("model.safetensors") if weights else None)
     except pickle.UnpicklingError as err:
         raise ModelNotAvailable(f"{Path(name_or_path) / weights}: refused by torch's weights_only unpickler "
                                 f"(it holds more than tensors); convert it to safetensors") from err
@@ -80,8 +80,9 @@ def load_model_and_tokenizer(spec: str, num_labels: int = 2, seed: int | None = 
         raise ModelNotAvailable(
             f"model {name_or_path!r} is not a local folder and could not be loaded from the hub "
             f"(HF_HUB_OFFLINE={os.environ.get('HF_HUB_OFFLINE')}). Download it where the hub is reachable "
-            f"(e.g. `hf download {name_or_path} --local-dir models/dragon`) and pass that folder with "
-            f"--model models/dragon, or set HF_HUB_OFFLINE=0 on a machine with hub access.") from err
+            f"(e.g. `hf download {name_or_path} --local-dir models/{Path(name_or_path).name}`) and pass that "
+            f"folder with --model models/{Path(name_or_path).name}, or set HF_HUB_OFFLINE=0 on a machine with "
+            f"hub access.") from err
     if local and not Path(name_or_path).resolve().is_relative_to(MODELS_DIR.resolve()):
         print(f"[model] {name_or_path}: weights from {weights}", file=sys.stderr)
     return model, tokenizer

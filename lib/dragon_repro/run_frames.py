@@ -95,8 +95,8 @@ def efficiency_frame(runs: list[Run]) -> pd.DataFrame:
     """Training wall time and peak memory per run, with the sequence length that drives them."""
     return pd.DataFrame([{
         "experiment": r.config["experiment"], "seed": r.config["seed"], "max_seq_length": r.config["max_seq_length"],
-        "epochs_run": len(r.history["epochs"]), "train_seconds": sum(e["seconds"] for e in r.history["epochs"]),
-        "seconds_per_epoch": np.mean([e["seconds"] for e in r.history["epochs"]]),
+        "epochs_run": len(r.history["epochs"]), "train_seconds": sum(e["train_seconds"] for e in r.history["epochs"]),
+        "seconds_per_epoch": np.mean([e["train_seconds"] for e in r.history["epochs"]]),
         "run_wall_seconds": r.provenance["wall_seconds"], "peak_memory_mb": r.provenance["peak_memory_mb"],
         "device": r.provenance["device"]} for r in runs])
 

@@ -30,6 +30,7 @@ DEFAULT_TASK = str(DATA_DIR / f"{data.TASK101}-repro")
 # The modules whose code decides what a run produces; a change to any of them invalidates cached runs.
 CODE_FILES = ("data", "preprocess", "attention", "features", "model", "train", "evaluate", "runs")
 CPU_THREADS = 1  # torch threads per run on CPU; parallelism comes from running several runs at once
+PROGRESS_FILE = "progress.json"  # in a run's staging folder while it trains
 os.environ.setdefault("CUBLAS_WORKSPACE_CONFIG", ":4096:8")  # lets cuBLAS be deterministic on a GPU
 PACKAGES = ("torch", "transformers", "accelerate", "dragon-prep", "spacy", "scikit-learn", "numpy")
 
@@ -217,13 +218,15 @@ def deterministic_torch():
     """Deterministic kernels, and on CPU one intra-op thread (a thread count changes float sums): the same config
     gives the same bytes at any --jobs, from the CLI, `load_or_run` or a notebook."""
     threads = torch.get_num_threads()
+    deterministic, warn_only = (torch.are_deterministic_algorithms_enabled(),
+                                torch.is_deterministic_algorithms_warn_only_enabled())
     if not torch.cuda.is_available():
         torch.set_num_threads(CPU_THREADS)
     torch.use_deterministic_algorithms(True, warn_only=True)
     try:
         yield
     finally:
-        torch.use_deterministic_algorithms(False)
+        torch.use_deterministic_algorithms(deterministic, warn_only=warn_only)
         torch.set_num_threads(threads)
 
 
@@ -237,8 +240,32 @@ def _subset(frame: pd.DataFrame, size: int | None) -> pd.DataFrame:
     return frame if size is None else frame.iloc[:size]
 
 
+class PhaseClock:
+    """Wall seconds per phase of a run (load, train, evaluate, save), for the cost breakdown in its history."""
+
+    def __init__(self):
+        self.seconds, self._last = {}, time.perf_counter()
+
+    def lap(self, phase: str) -> None:
+        now = time.perf_counter()
+        self.seconds[phase] = self.seconds.get(phase, 0.0) + now - self._last
+        self._last = now
+
+
+def progress_writer(folder: Path, config: ExperimentConfig, every: float = 2.0):
+    """An `on_step` callback that keeps `folder/progress.json` current (at most every `every` s): the pipeline
+    reads it to show each running job's epoch and step."""
+    last = [0.0]
+
+    def write(state: dict) -> None:
+        if time.monotonic() - last[0] >= every or state["step"] == state["steps"]:
+            last[0] = time.monotonic()
+            write_json_atomic(folder / PROGRESS_FILE, {"experiment": config.experiment, "seed": config.seed} | state)
+    return write
+
+
 def _execute_into(out: Path, config: ExperimentConfig, progress: bool, save_model: bool) -> None:
-    started = time.perf_counter()
+    started, clock = time.perf_counter(), PhaseClock()
     out.mkdir(parents=True)
     write_json_atomic(out / "config.json", asdict(config) | {"config_hash": config_hash(config)})
     task = data.load_task_folder(Path(config.task))
@@ -252,26 +279,33 @@ def _execute_into(out: Path, config: ExperimentConfig, progress: bool, save_mode
     encoding = config.encoding(task.config.recommended_truncation_side)
     encode = lambda frame: encode_cases(tokenizer, list(frame["text"]), encoding)  # noqa: E731
     label_ids = lambda frame: [classes.index(y) for y in frame["label"]]  # noqa: E731
-    val_features = encode(validation)
-    history = fine_tune(model, encode(train), label_ids(train), val_features, label_ids(validation),
-                        config.training(), config.seed, progress)
+    val_features, train_features = encode(validation), encode(train)
+    clock.lap("load and encode")
+    history, val_probabilities = fine_tune(model, train_features, label_ids(train), val_features,
+                                           label_ids(validation), config.training(), config.seed, progress,
+                                           on_step=progress_writer(out, config))
+    clock.lap("train and validate per epoch")
 
     tables, metrics = [], {}
     for split, frame in ({"validation": validation} | evaluation).items():
         features = val_features if split == "validation" else encode(frame)
-        probabilities, _ = predict_probabilities(model, features, batch_size=config.training().eval_batch_size)
+        probabilities = (val_probabilities if split == "validation" else  # the kept weights' own pass
+                         predict_probabilities(model, features, batch_size=config.training().eval_batch_size)[0])
         table = prediction_table(frame, features, probabilities, classes).assign(split=split)
         tables.append(table)
         metrics[split] = classification_metrics(table) | {
             "by_length": metrics_by_length(table, config.long_case_threshold)}
     metrics["validation"]["loss"] = history["epochs"][history["weights_from_epoch"] - 1]["val_loss"]
+    clock.lap("score held-out sets")
 
-    write_json_atomic(out / "history.json", history)
     write_json_atomic(out / "metrics.json", metrics)
     pd.concat(tables).to_csv(out / "predictions.csv", index=False)
     if save_model:
         model.save_pretrained(out / "model", safe_serialization=True)
         tokenizer.save_pretrained(out / "model")
+    (out / PROGRESS_FILE).unlink(missing_ok=True)
+    clock.lap("save")
+    write_json_atomic(out / "history.json", history | {"phase_seconds": clock.seconds})
     # provenance.json is written last: its presence marks a complete run.
     write_json_atomic(out / "provenance.json", provenance(time.perf_counter() - started, history))
 

@@ -3,6 +3,7 @@
 import copy
 import math
 import time
+from collections.abc import Callable
 from dataclasses import dataclass
 
 import psutil
@@ -52,9 +53,10 @@ def optimizer_steps(batches_per_epoch: int, accumulation: int, epochs: int) -> i
 
 
 def fine_tune(model, train_features, train_labels, val_features, val_labels, options: TrainingOptions,
-              seed: int, progress: bool = True) -> dict:
-    """Train in place; returns the history. With `restore_best_epoch`, the weights of the epoch with the lowest
-    validation loss are restored at the end (as the HF Trainer's load_best_model_at_end does)."""
+              seed: int, progress: bool = True, on_step: Callable[[dict], None] | None = None):
+    """Train in place; returns the history and the kept weights' validation probabilities. With
+    `restore_best_epoch`, the weights of the epoch with the lowest validation loss are restored at the end (as the
+    HF Trainer's load_best_model_at_end does). `on_step` gets {epoch, epochs, step, steps} after each optimizer step."""
     accelerator = Accelerator(gradient_accumulation_steps=options.gradient_accumulation_steps,
                               mixed_precision="bf16" if options.bf16 and torch.cuda.is_available() else "no")
     multiple = window_multiple(model)
@@ -75,7 +77,7 @@ def fine_tune(model, train_features, train_labels, val_features, val_labels, opt
     history = {"steps": [], "epochs": [], "best_epoch": None, "stopped_early": False,
                "optimizer_steps_planned": total_steps, "device": str(accelerator.device)}
     process, peak_rss = psutil.Process(), 0
-    best_loss, best_state, bad_epochs = math.inf, None, 0
+    best_loss, best_state, bad_epochs, kept_probabilities = math.inf, None, 0, None
     bar = tqdm(total=total_steps, desc="optimizer steps", disable=not progress, leave=False)
     for epoch in range(1, options.epochs + 1):
         model.train()
@@ -99,10 +101,17 @@ def fine_tune(model, train_features, train_labels, val_features, val_labels, opt
                 peak_rss = max(peak_rss, process.memory_info().rss)
                 bar.update()
                 bar.set_postfix(epoch=epoch, loss=f"{step_loss:.3f}")
-        _, val_loss = predict_probabilities(accelerator.unwrap_model(model), val_features, val_labels,
-                                            options.eval_batch_size)
+                if on_step:
+                    on_step({"epoch": epoch, "epochs": options.epochs, "step": len(history["steps"]),
+                             "steps": total_steps})
+        trained = time.perf_counter()
+        val_probabilities, val_loss = predict_probabilities(accelerator.unwrap_model(model), val_features,
+                                                            val_labels, options.eval_batch_size)
         history["epochs"].append({"epoch": epoch, "train_loss": sum(epoch_losses) / max(len(epoch_losses), 1),
-                                  "val_loss": val_loss, "seconds": time.perf_counter() - started})
+                                  "val_loss": val_loss, "train_seconds": trained - started,
+                                  "validation_seconds": time.perf_counter() - trained})
+        if val_loss < best_loss or not options.restore_best_epoch:
+            kept_probabilities = val_probabilities
         if val_loss < best_loss:
             best_loss, bad_epochs, history["best_epoch"] = val_loss, 0, epoch
             if options.restore_best_epoch:
@@ -120,4 +129,4 @@ def fine_tune(model, train_features, train_labels, val_features, val_labels, opt
     history["peak_memory_mb"] = (torch.cuda.max_memory_allocated() if torch.cuda.is_available()
                                  else peak_rss) / 2**20
     history["peak_memory_kind"] = "cuda_max_allocated" if torch.cuda.is_available() else "process_rss"
-    return history
+    return history, kept_probabilities
