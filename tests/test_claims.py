@@ -67,7 +67,7 @@ def test_effect_cis_are_family_wise(verdicts):
 
 
 def test_levels_on_a_stand_in_model_are_not_judged(verdicts):
-    for claim in ("baseline_accuracy", "optimized_accuracy", "final_validation_loss", "time_1024"):
+    for claim in ("baseline_accuracy", "optimized_accuracy", "final_validation_loss"):
         assert set(verdicts.loc[claim].verdict) == {"different model"}
     assert verdicts.loc[("baseline_accuracy", "fresh")].ours == pytest.approx(0.60, abs=0.03)  # still shown
 
@@ -128,6 +128,33 @@ def test_claims_without_runs_are_marked_not_run(verdicts):
     assert verdicts.loc[("medical_step", "validation")].verdict == "not run"  # no +epochs8 runs here
 
 
+def bench_costs(time_padded, time_aware, real_architecture=True):
+    """bench.cost_table's shape: relative cost [CI] per way of batching and measure."""
+    rows = [{"batching": mode, "measure": measure, "relative": value, "ci_low": value - 0.03,
+             "ci_high": value + 0.03, "timed_steps": 5}
+            for mode, time in (("padded", time_padded), ("length-aware", time_aware))
+            for measure, value in (("time per step", time), ("peak memory", 0.40))]
+    return pd.DataFrame(rows).assign(real_architecture=real_architecture, model="dragon-shaped-base",
+                                     hardware="cpu (x86_64), avx2, 1 thread(s)")
+
+
+def test_cost_claims_are_judged_from_the_benchmark_per_way_of_batching():
+    table = claims.verdict_table(ladder_runs(), costs=bench_costs(0.55, 0.04)).set_index(["claim", "view"])
+    assert table.loc[("time_1024", "padded")].verdict == "supported"  # +55% [52, 58] holds the claimed +52%
+    assert table.loc[("time_1024", "length-aware")].verdict == "smaller than claimed"  # +4% [1, 7]
+    assert table.loc[("memory_1024", "padded")].verdict == "supported"  # +40% [37, 43] holds +39%
+    assert "dragon-shaped-base on cpu" in table.loc[("time_1024", "padded")].ci_method
+    assert table.loc[("time_1024", "padded")].n_steps == 5
+    assert len(claims.effect_family(claims.load_claims())) == 6  # the cost claims are not in the metric family
+
+
+def test_cost_claims_on_another_architecture_or_without_a_benchmark_are_not_judged():
+    other = claims.verdict_table(ladder_runs(), costs=bench_costs(0.55, 0.04, real_architecture=False))
+    assert set(other[other.claim.isin(["time_1024", "memory_1024"])].verdict) == {"different model"}
+    none = claims.verdict_table(ladder_runs()).set_index(["claim", "view"])
+    assert none.loc[("time_1024", "benchmark")].verdict == "not run"
+
+
 def test_the_papers_numbers_live_only_in_the_claims_file():
     paper = paper_claims.load_claims()
     assert "2507.09470" in paper["source"]
@@ -138,3 +165,12 @@ def test_the_papers_numbers_live_only_in_the_claims_file():
 def test_implied_accuracy_by_hand():
     # 15 false positives at precision 0.75 -> 45 true positives; recall 0.9 -> 5 false negatives
     assert paper_claims.implied_accuracy(0.75, 0.9, 15) == pytest.approx(0.80)
+
+
+def test_the_overview_names_the_evidence_of_each_kind_of_row():
+    from dragon_repro.formatting import verdict_overview
+    table = claims.verdict_table(ladder_runs(), costs=bench_costs(0.55, 0.04))
+    costs = verdict_overview(table[table.claim == "time_1024"]).iloc[0]
+    assert costs["padded: evidence"] == "5 timed steps per length" and costs["padded: verdict"] == "supported"
+    gain = verdict_overview(table[table.claim == "overall_accuracy_gain"]).iloc[0]
+    assert gain["fresh (primary): evidence"] == "3 seeds, 400 cases"

@@ -280,9 +280,3 @@ def test_seed_case_bootstrap_rejects_unpaired_shapes():
     y, preds = _runs(3)
     with pytest.raises(ValueError, match="shapes differ"):
         st.seed_case_bootstrap_ci(y, preds, preds[:2])
-
-
-def test_relative_change_is_the_geometric_mean_ratio():
-    s = st.relative_change([100, 200], [150, 200 * 1.5 ** 3])  # ratios 1.5 and 3.375: geometric mean 2.25
-    assert s.mean == pytest.approx(1.25) and s.n == 2 and s.low < s.mean < s.high
-    assert np.isnan(st.relative_change([100], [150]).low)

@@ -63,6 +63,18 @@ def cmd_shaped(args) -> None:
     print(ensure_dragon_shaped(args.size, args.weights))
 
 
+def cmd_bench(args) -> None:
+    from .bench import cost_table, epoch_table
+    costs = cost_table(args.profile)
+    print(f"[bench] {costs.model.iloc[0]} on {costs.hardware.iloc[0]}")
+    for r in costs.itertuples():
+        print(f"[bench] {r.batching:>12} {r.measure}: {r.from_tokens} -> {r.to_tokens} tokens "
+              f"{100 * r.relative:+.1f}% [{100 * r.ci_low:+.1f}, {100 * r.ci_high:+.1f}]")
+    for r in epoch_table(args.profile).itertuples():
+        print(f"[bench] one epoch at {r.max_seq_length} tokens, {r.training}: {r.epoch_seconds:.1f} s "
+              f"({r.relative_to_ours:.1f} x our loop)")
+
+
 def cmd_verify(args) -> None:
     from .verify import verify
     if not verify(args.profile, args.runs):
@@ -102,6 +114,11 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--weights", default="safetensors", choices=["safetensors", "bin"],
                    help="model.safetensors, or only pytorch_model.bin")
     p.set_defaults(handler=cmd_shaped)
+
+    p = commands.add_parser("bench", help="measure (or load) the efficiency benchmark: what 1024 tokens cost, padded "
+                                          "or length-aware, and our loop against the HF Trainer")
+    p.add_argument("--profile", default="cpu", help="the profile whose benchmark settings to use (default cpu)")
+    p.set_defaults(handler=cmd_bench)
 
     p = commands.add_parser("verify", help="re-train committed runs into a scratch cache and compare them byte for byte")
     p.add_argument("--runs", type=int, default=1, help="how many committed runs, cheapest first (default 1)")

@@ -7,9 +7,14 @@ validation loss (dragon-baseline's rule, and ours) chose its weights on them, so
 Evidence first. A row needs at least 3 seeds on each side ("too few seeds"), and the long-case claim at least
 20 long cases ("not testable").
 
-Levels (what one config reaches: accuracy, validation loss, ...) and costs depend on the model itself: they are
-judged only when the runs used the paper's model; otherwise the row shows ours beside the paper's under
-"different model". Effects (the change a step makes) carry over and are judged on any model.
+Levels (what one config reaches: accuracy, validation loss, ...) depend on the model itself: they are judged only
+when the runs used the paper's model; otherwise the row shows ours beside the paper's under "different model".
+Effects (the change a step makes) carry over and are judged on any model.
+
+Costs (the time and memory 1024 tokens add) depend on the architecture and on how batches are padded, not on
+the weights: they are judged from the benchmark (`dragon_repro.bench`) on the real architecture, once per way of
+batching, with a bootstrap CI over its timed steps and the hardware named; on another architecture the row reads
+"different model".
 
 Effects are judged on a two-level (seeds x cases) paired bootstrap CI that is family-wise: Bonferroni over the
 family of the paper's metric effects (every claimed change in accuracy, false positives or F1), so the strong
@@ -31,14 +36,14 @@ import pandas as pd
 
 from . import stats
 from .paper_claims import load_claims
-from .run_frames import efficiency_frame, metrics_frame, paired_predictions, per_seed, prediction_matrix, seeds_of
+from .run_frames import metrics_frame, paired_predictions, per_seed, prediction_matrix, seeds_of
 from .runs import Run
 
 # The primary view first: fresh cases (and the long-case set), then the paper's 100 validation cases.
 VIEWS = {"fresh": {"cases": "fresh", "long": "long"}, "validation": {"cases": "validation", "long": "validation"}}
 LONG_CASE_TOKENS = 400  # the paper's long-case bucket: more than 400 tokens
-COST_MEASURES = ("relative_wall_time", "relative_peak_memory")
-RUN_MEASURES = ("validation_loss", *COST_MEASURES)  # one value per run
+COST_MEASURES = {"relative_wall_time": "time per step", "relative_peak_memory": "peak memory"}  # bench.relative_costs
+RUN_MEASURES = ("validation_loss",)  # one value per run
 MIN_SEEDS = 3
 MIN_LONG_CASES = 20
 # What a row can say besides a rule's verdict (stats.VERDICTS).
@@ -49,7 +54,7 @@ N_RESAMPLES = 10_000  # enough for the tails of a Bonferroni-level interval
 
 def effect_family(claims: dict) -> list[str]:
     """The claims whose CIs are controlled together: every claimed change in a metric."""
-    return [c["id"] for c in claims["claims"] if c["kind"] == "effect" and c["measure"] not in RUN_MEASURES]
+    return [c["id"] for c in claims["claims"] if c["kind"] == "effect" and c["measure"] not in COST_MEASURES]
 
 
 def uses_paper_model(runs: list[Run], claims: dict) -> bool:
@@ -80,24 +85,9 @@ def _configs(claim: dict) -> list[str]:
     return [claim["config"]] if claim["kind"] == "level" else [claim["from"], claim["to"]]
 
 
-def _per_seed(claim: dict, metrics: pd.DataFrame, costs: pd.DataFrame, experiment: str) -> pd.Series:
-    """Claims on whole runs (validation loss, training time, peak memory): one value per seed."""
-    if claim["measure"] == "validation_loss":
-        return per_seed(metrics, experiment, "validation", "log_loss")
-    column = {"relative_wall_time": "train_seconds", "relative_peak_memory": "peak_memory_mb"}[claim["measure"]]
-    return costs[costs.experiment == experiment].set_index("seed")[column].sort_index()
-
-
-def _per_seed_estimate(claim: dict, metrics: pd.DataFrame, costs: pd.DataFrame) -> tuple[float, float, float, int]:
-    """Mean (level) or relative paired change (costs) with a t-based CI over seeds."""
-    if claim["kind"] == "level":
-        s = stats.seed_summary(_per_seed(claim, metrics, costs, claim["config"]))
-        return s.mean, s.low, s.high, s.n
-    a, b = (_per_seed(claim, metrics, costs, claim[k]) for k in ("from", "to"))
-    shared = a.index.intersection(b.index)
-    if not len(shared):
-        return np.nan, np.nan, np.nan, 0
-    s = stats.relative_change(a[shared], b[shared])
+def _per_seed_estimate(claim: dict, metrics: pd.DataFrame) -> tuple[float, float, float, int]:
+    """A level measured once per run (the validation loss): mean with a t-based CI over seeds."""
+    s = stats.seed_summary(per_seed(metrics, claim["config"], "validation", "log_loss"))
     return s.mean, s.low, s.high, s.n
 
 
@@ -114,15 +104,14 @@ def _significance(claim: dict, runs: list[Run], view: dict) -> dict:
                          "100 cases; more cases reach a given p more easily)"}
 
 
-def _estimate(claim: dict, runs: list[Run], metrics: pd.DataFrame, costs: pd.DataFrame, view_name: str,
-              family_size: int) -> dict:
+def _estimate(claim: dict, runs: list[Run], metrics: pd.DataFrame, view_name: str, family_size: int) -> dict:
     """Our estimate with its CI, the evidence behind it, and the verdict."""
     view = VIEWS[view_name]
     seeds = sorted(set.intersection(*(set(seeds_of(runs, c)) for c in _configs(claim))))
     if claim["kind"] == "pvalue":
         row = _significance(claim, runs, view)
     elif claim["measure"] in RUN_MEASURES:
-        ours, low, high, _ = _per_seed_estimate(claim, metrics, costs)
+        ours, low, high, _ = _per_seed_estimate(claim, metrics)
         row = {"ours": ours, "ci_low": low, "ci_high": high, "n_cases": np.nan, "ci_method": "t over seeds, 95%"}
     else:
         in_family = claim["kind"] == "effect"
@@ -148,28 +137,44 @@ def _judge(claim: dict, row: dict) -> str:
 
 def _selection_biased(claim: dict, runs: list[Run], view: str) -> bool:
     """Whether a config behind the row chose its weights on the cases the row is measured on (validation)."""
-    return view == "validation" and claim["measure"] not in COST_MEASURES and any(
+    return view == "validation" and any(
         r.config.get("restore_best_epoch") or r.config.get("early_stopping_patience") is not None
         for r in runs if r.config["experiment"] in _configs(claim))
 
 
-def verdict_table(runs: list[Run], claims: dict | None = None) -> pd.DataFrame:
-    """One row per claim and view: the paper's value, our estimate with its CI, the evidence, and the verdict."""
+def _cost_rows(claim: dict, costs: pd.DataFrame | None) -> list[dict]:
+    """A cost claim judged from the benchmark, one row per way of batching (bench.relative_costs)."""
+    if costs is None:
+        return [{"view": "benchmark", "ours": np.nan, "ci_low": np.nan, "ci_high": np.nan, "verdict": "not run"}]
+    rows = []
+    for r in costs[costs.measure == COST_MEASURES[claim["measure"]]].itertuples():
+        verdict = (stats.effect_verdict(r.ci_low, r.ci_high, claim["value"]) if r.real_architecture
+                   else "different model")
+        rows.append({"view": r.batching, "ours": r.relative, "ci_low": r.ci_low, "ci_high": r.ci_high,
+                     "n_steps": r.timed_steps, "verdict": verdict,
+                     "ci_method": f"bootstrap over the timed steps, 95%; {r.model} on {r.hardware}"})
+    return rows
+
+
+def verdict_table(runs: list[Run], claims: dict | None = None, costs: pd.DataFrame | None = None) -> pd.DataFrame:
+    """One row per claim and view: the paper's value, our estimate with its CI, the evidence, and the verdict.
+    Cost claims take their rows from `costs`, the benchmark's relative costs (bench.cost_table)."""
     claims = claims or load_claims()
-    metrics, costs = metrics_frame(runs), efficiency_frame(runs)
+    metrics = metrics_frame(runs)
     experiments, paper_model = set(metrics.experiment), uses_paper_model(runs, claims)
     family_size = len(effect_family(claims))
     rows = []
     for claim in claims["claims"]:
-        views = ["validation"] if claim["measure"] in RUN_MEASURES else list(VIEWS)
-        for view in views:
-            row = {"claim": claim["id"], "text": claim.get("text", claim["id"].replace("_", " ")),
-                   "kind": claim["kind"], "paper": claim["value"], "view": view,
-                   "selection_biased": _selection_biased(claim, runs, view)}
+        base = {"claim": claim["id"], "text": claim.get("text", claim["id"].replace("_", " ")),
+                "kind": claim["kind"], "paper": claim["value"]}
+        if claim["measure"] in COST_MEASURES:
+            rows += [base | {"selection_biased": False} | row for row in _cost_rows(claim, costs)]
+            continue
+        for view in ["validation"] if claim["measure"] in RUN_MEASURES else list(VIEWS):
+            row = base | {"view": view, "selection_biased": _selection_biased(claim, runs, view)}
             if set(_configs(claim)) <= experiments and VIEWS[view]["cases"] in set(metrics.split):
-                row |= _estimate(claim, runs, metrics, costs, view, family_size)
-                model_bound = claim["kind"] == "level" or claim["measure"] in RUN_MEASURES
-                if model_bound and not paper_model:
+                row |= _estimate(claim, runs, metrics, view, family_size)
+                if claim["kind"] == "level" and not paper_model:
                     row["verdict"] = "different model"
             else:
                 row |= {"ours": np.nan, "ci_low": np.nan, "ci_high": np.nan, "n_seeds": 0, "verdict": "not run"}

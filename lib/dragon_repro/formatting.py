@@ -85,6 +85,16 @@ def styled(frame: pd.DataFrame, digits: int = 3, index: bool = False):
     return style
 
 
+def _evidence(row) -> str:
+    """'3 seeds, 400 cases' for a run-based row; '5 timed steps per length' for a benchmark row."""
+    if pd.notna(getattr(row, "n_steps", np.nan)):
+        return f"{int(row.n_steps)} timed steps per length"
+    if pd.isna(getattr(row, "n_seeds", np.nan)):
+        return "—"
+    cases = f", {int(row.n_cases)} cases" if pd.notna(getattr(row, "n_cases", np.nan)) else ""
+    return f"{int(row.n_seeds)} seed{'' if row.n_seeds == 1 else 's'}" + cases
+
+
 def verdict_overview(verdicts: pd.DataFrame) -> pd.DataFrame:
     """One row per claim: the paper's value, then per view our estimate [CI], the seeds and cases behind it, and
     the verdict, as text; '†' marks a validation estimate of configs that chose their epoch on those cases."""
@@ -95,9 +105,7 @@ def verdict_overview(verdicts: pd.DataFrame) -> pd.DataFrame:
             view = VIEW_NAMES.get(r.view, r.view)
             ci = f" [{_num(r.ci_low)}, {_num(r.ci_high)}]" if pd.notna(r.ci_low) else ""
             mark = " †" if getattr(r, "selection_biased", False) and r.verdict != "not run" else ""
-            cases = f", {int(r.n_cases)} cases" if pd.notna(getattr(r, "n_cases", np.nan)) else ""
-            seeds = f"{r.n_seeds} seed{'' if r.n_seeds == 1 else 's'}"
-            row |= {f"{view}: ours": _num(r.ours) + ci + mark, f"{view}: evidence": seeds + cases,
+            row |= {f"{view}: ours": _num(r.ours) + ci + mark, f"{view}: evidence": _evidence(r),
                     f"{view}: verdict": r.verdict}
         if "ci_method" in group:
             row["CI"] = "; ".join(m for m in dict.fromkeys(group["ci_method"].dropna()))

@@ -8,7 +8,7 @@ import time
 from concurrent.futures import FIRST_COMPLETED, ThreadPoolExecutor, as_completed, wait
 from pathlib import Path
 
-from . import data
+from . import bench, data
 from .atomic import write_json_atomic
 from .parameters import output_label, planned_runs
 from .paths import EXECUTED_DIR, EXPERIMENT_NOTEBOOK, FIGURES_DIR, NOTEBOOKS_DIR, analysis_notebooks
@@ -42,13 +42,16 @@ def _clock(seconds: float) -> str:
 
 def run_experiments(profile: str, model: str | None, seeds: list[int] | None, jobs: int, cell_timeout: int,
                     started: float) -> None:
-    """Each missing (experiment, seed) once through 10_experiment, `jobs` at a time (each run uses one thread on CPU)."""
+    """Each missing (experiment, seed) once through 10_experiment, and each missing benchmark cell, `jobs` at a
+    time (each uses one thread on CPU): longest first, the short benchmark cells last."""
     plan = planned_runs(profile, seeds)
     configs = {(e, s): experiment_config(e, s, profile, model) for e, s in plan}
     todo = [key for key, config in configs.items() if not (run_dir(config) / "provenance.json").exists()]
-    # Longest first, so that no long run is left alone at the end while the other workers idle.
     todo.sort(key=lambda key: run_cost(configs[key]), reverse=True)
-    print(f"[runs] {len(plan)} planned, {len(plan) - len(todo)} cached, {len(todo)} to train ({jobs} at a time)")
+    settings = bench.profile_benchmark(profile)
+    cells = [c for c in bench.step_cells(settings) + bench.epoch_cells(settings) if not bench.cell_file(c).exists()]
+    print(f"[runs] {len(plan)} planned, {len(plan) - len(todo)} cached, {len(todo)} to train; "
+          f"{len(cells)} benchmark cells to measure ({jobs} at a time)")
 
     def one(experiment, seed):
         out = EXECUTED_DIR / profile / "runs" / f"10_experiment-{experiment}-seed{seed}.ipynb"
@@ -59,21 +62,26 @@ def run_experiments(profile: str, model: str | None, seeds: list[int] | None, jo
 
     with ThreadPoolExecutor(max_workers=jobs) as pool:
         futures = {pool.submit(one, e, s): (e, s) for e, s in todo}
+        futures |= {pool.submit(bench.load_or_measure, [cell], progress=False): cell for cell in cells}
         pending, finished = set(futures), []
         try:
             while pending:
                 done, pending = wait(pending, timeout=PROGRESS_EVERY, return_when=FIRST_COMPLETED)
                 for future in done:
-                    experiment, seed = futures[future]
-                    seconds = future.result()
-                    finished.append((experiment, seed))
-                    print(f"[runs] {len(finished)}/{len(todo)} {experiment} seed {seed}: {_clock(seconds)} "
-                          f"({len(todo) - len(finished)} left, elapsed {_clock(time.time() - started)})", flush=True)
+                    result, key = future.result(), futures[future]
+                    if isinstance(key, tuple):
+                        finished.append(key)
+                        print(f"[runs] {len(finished)}/{len(todo)} {key[0]} seed {key[1]}: {_clock(result)} "
+                              f"({len(todo) - len(finished)} left, elapsed {_clock(time.time() - started)})",
+                              flush=True)
+                    else:
+                        print(f"[bench] {bench.cell_file(key).stem} measured "
+                              f"({result[0]['provenance']['wall_seconds']:.0f} s)", flush=True)
                 if not done:
                     print(progress_report([configs[k] for k in todo], [configs[k] for k in finished],
                                           time.time() - started), flush=True)
         except BaseException:
-            for future in futures:  # a failure stops the queue; runs already going finish or are interrupted
+            for future in futures:  # a failure stops the queue; jobs already going finish or are interrupted
                 future.cancel()
             raise
 

@@ -112,3 +112,23 @@ def length_histogram(lengths, marks=(400, 512, 1024), splits=("training", "valid
                     textcoords="offset points", fontsize="small")
     ax.set(xlabel="tokens per case (untruncated)", ylabel="cases (log scale)")
     return fig
+
+
+def relative_costs(costs, paper: dict[str, float]):
+    """The relative cost of the longer max length per measure, one bar per way of batching with its 95% CI,
+    and the paper's claim as a black star over each measure."""
+    fig, ax = plt.subplots(figsize=(7, 4))
+    measures, modes = list(dict.fromkeys(costs["measure"])), list(dict.fromkeys(costs["batching"]))
+    width = 0.8 / len(modes)
+    for i, mode in enumerate(modes):
+        rows = costs[costs["batching"] == mode].set_index("measure").reindex(measures)
+        x = np.arange(len(measures)) + width * (i - (len(modes) - 1) / 2)
+        err = np.array([rows["relative"] - rows["ci_low"], rows["ci_high"] - rows["relative"]]) * 100
+        ax.bar(x, rows["relative"] * 100, width, yerr=err, capsize=4, label=mode)
+    ax.scatter([measures.index(m) for m in paper], [v * 100 for v in paper.values()], **PAPER_STYLE)
+    ax.axhline(0, color="black", linewidth=0.8)
+    short, long = costs["from_tokens"].iloc[0], costs["to_tokens"].iloc[0]
+    ax.set_xticks(range(len(measures)), measures)
+    ax.set(ylabel=f"increase at {long} over {short} tokens (%)", title=f"What {long} tokens cost")
+    ax.legend(fontsize="small", title="batches padded")
+    return fig

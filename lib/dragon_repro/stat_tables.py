@@ -1,5 +1,5 @@
-"""Statistical tables over runs: paired tests per seed, tests over seeds, Wilson intervals, relative costs, and the
-power of the paper's sample size."""
+"""Statistical tables over runs: paired tests per seed, tests over seeds, Wilson intervals, and the power of the
+paper's sample size."""
 
 import numpy as np
 import pandas as pd
@@ -7,9 +7,6 @@ import pandas as pd
 from . import stats
 from .run_frames import paired_predictions, per_seed
 from .runs import Run
-
-COST_MEASURES = {"train_seconds": "relative_wall_time", "peak_memory_mb": "relative_peak_memory"}
-
 
 def _holm(pvalues: pd.Series) -> pd.Series:
     """Holm-adjusted p-values, leaving missing ones missing."""
@@ -76,25 +73,6 @@ def wilson_frame(metrics: pd.DataFrame, splits=("validation", "fresh")) -> pd.Da
     bounds = [stats.wilson_interval(k, n) for k, n in zip(rows["correct"], rows["n"])]
     rows["accuracy_low"], rows["accuracy_high"] = [b[0] for b in bounds], [b[1] for b in bounds]
     return rows.reset_index(drop=True)
-
-
-def relative_costs(costs: pd.DataFrame, pairs, claims: dict | None = None) -> pd.DataFrame:
-    """Relative increase (to/from - 1) of training time and peak memory over shared seeds: the geometric mean with a
-    t-based 95% CI on the log scale; beside it the paper's claimed increase for 512 -> 1024 tokens."""
-    paper = {c["measure"]: c["value"] for c in (claims or {}).get("claims", []) if c["measure"] in COST_MEASURES.values()}
-    rows = []
-    for a, b in pairs:
-        for column, measure in COST_MEASURES.items():
-            va, vb = (costs[costs.experiment == e].set_index("seed")[column] for e in (a, b))
-            seeds = va.index.intersection(vb.index)
-            row = {"from": a, "to": b, "measure": column, "n_seeds": len(seeds), "mean_from": va[seeds].mean(),
-                   "mean_to": vb[seeds].mean(), "relative_increase": np.nan, "relative_increase_low": np.nan,
-                   "relative_increase_high": np.nan}
-            if len(seeds):
-                s = stats.relative_change(va[seeds], vb[seeds])
-                row |= {"relative_increase": s.mean, "relative_increase_low": s.low, "relative_increase_high": s.high}
-            rows.append(row | {"paper": paper.get(measure, np.nan)})
-    return pd.DataFrame(rows)
 
 
 def power_table(claims: dict, ns=(100, 1000), alpha: float = 0.05, power: float = 0.8) -> pd.DataFrame:

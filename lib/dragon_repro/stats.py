@@ -206,12 +206,6 @@ def seed_summary(values, confidence: float = 0.95) -> SeedSummary:
     return SeedSummary(int(x.size), mean, sd, float(low), float(high))
 
 
-def relative_change(values_a, values_b, confidence: float = 0.95) -> SeedSummary:
-    """Relative change b/a - 1 over paired seeds: geometric mean, t-based CI on the log scale (costs are ratios)."""
-    s = seed_summary(np.log(np.asarray(values_b, dtype=float) / np.asarray(values_a, dtype=float)), confidence)
-    return SeedSummary(s.n, float(np.expm1(s.mean)), s.sd, float(np.expm1(s.low)), float(np.expm1(s.high)))
-
-
 def compare_over_seeds(values_a, values_b, confidence: float = 0.95) -> SeedComparison:
     """Paired t-test and CI of mean(b - a) over seeds.
 
