@@ -101,6 +101,22 @@ def efficiency_frame(runs: list[Run]) -> pd.DataFrame:
         "device": r.provenance["device"]} for r in runs])
 
 
+def phase_frame(runs: list[Run]) -> pd.DataFrame:
+    """Where each run's wall time went, in seconds: loading and encoding, training steps, the per-epoch validation
+    pass, scoring the held-out sets, saving, and what is left (writing results, timing overhead)."""
+    rows = []
+    for r in runs:
+        phases, epochs = r.history["phase_seconds"], r.history["epochs"]
+        row = {"experiment": r.config["experiment"], "seed": r.config["seed"],
+               "load and encode": phases["load and encode"],
+               "training steps": sum(e["train_seconds"] for e in epochs),
+               "per-epoch validation": sum(e["validation_seconds"] for e in epochs),
+               "held-out scoring": phases["score held-out sets"], "saving": phases["save"]}
+        rows.append(row | {"other": r.provenance["wall_seconds"] - sum(list(row.values())[2:]),
+                           "run wall": r.provenance["wall_seconds"]})
+    return pd.DataFrame(rows)
+
+
 def loss_curves_frame(runs: list[Run]) -> pd.DataFrame:
     """Train and validation loss per epoch, long format, for every run."""
     rows = [{"experiment": r.config["experiment"], "seed": r.config["seed"], "epoch": e["epoch"], "curve": curve,
