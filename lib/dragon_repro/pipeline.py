@@ -8,6 +8,8 @@ import time
 from concurrent.futures import FIRST_COMPLETED, ThreadPoolExecutor, as_completed, wait
 from pathlib import Path
 
+from transformers.utils import logging as hf_logging
+
 from . import bench, data
 from .atomic import write_json_atomic
 from .parameters import output_label, planned_runs
@@ -141,6 +143,7 @@ def run_all(profile: str = "cpu", model: str | None = None, seeds: list[int] | N
             cell_timeout: int = 7200) -> None:
     started, code_state = time.time(), git_state()  # before any output is written: the code's own state
     jobs = jobs or (1 if profile == "paper" else os.cpu_count() or 1)
+    hf_logging.disable_progress_bar()  # the log gets plain lines only (building a model draws a progress bar)
     data.ensure_task101()
     run_experiments(profile, model, seeds, jobs, cell_timeout, started)
     run_analysis(profile, model, seeds, jobs, cell_timeout, started)
