@@ -35,8 +35,8 @@ def save_figure(fig, name: str, profile: str, figures_dir: Path = FIGURES_DIR) -
     """Save `name`.png and `name`.pdf under figures/<profile>/ and return the PNG path."""
     folder = Path(figures_dir) / profile
     folder.mkdir(parents=True, exist_ok=True)
-    for suffix in ("png", "pdf"):
-        fig.savefig(folder / f"{name}.{suffix}")
+    for suffix in ("png", "pdf"):  # no creation date in the PDF: the same figure gives the same bytes
+        fig.savefig(folder / f"{name}.{suffix}", metadata={"CreationDate": None} if suffix == "pdf" else None)
     return folder / f"{name}.png"
 
 
