@@ -174,3 +174,10 @@ def test_the_overview_names_the_evidence_of_each_kind_of_row():
     assert costs["padded: evidence"] == "5 timed steps per length" and costs["padded: verdict"] == "supported"
     gain = verdict_overview(table[table.claim == "overall_accuracy_gain"]).iloc[0]
     assert gain["fresh (primary): evidence"] == "3 seeds, 400 cases"
+
+
+def test_a_styled_table_has_the_same_html_every_time_and_its_own_ids():
+    from dragon_repro.formatting import styled
+    a, b = pd.DataFrame({"x": [1.0, 2.0]}), pd.DataFrame({"x": [3.0, 4.0]})
+    assert styled(a).to_html() == styled(a.copy()).to_html()
+    assert styled(a).uuid != styled(b).uuid  # two tables on one page never share CSS ids

@@ -1,6 +1,7 @@
 """Tables for people: numbers as text ('mean ± sd [95% CI]'), styled for the notebooks with verdicts coloured, and
 saved as CSV and Markdown."""
 
+import hashlib
 import re
 from pathlib import Path
 
@@ -70,7 +71,9 @@ def _is_pvalue(column) -> bool:
 def styled(frame: pd.DataFrame, digits: int = 3, index: bool = False):
     """A frame for display: numbers to `digits` decimals (p-values to 3 significant digits), NaN as '—', verdict
     columns coloured."""
-    style = frame.style.format(precision=digits, na_rep="—")
+    # Table ids from the content, not random: a regenerated report has the same bytes, and tables stay distinct.
+    uuid = hashlib.sha256(frame.to_csv().encode()).hexdigest()[:8]
+    style = frame.style.set_uuid(uuid).format(precision=digits, na_rep="—")
     pvalues = [c for c in frame.columns if _is_pvalue(c) and pd.api.types.is_float_dtype(frame[c])]
     if pvalues:
         style = style.format("{:.3g}", subset=pvalues, na_rep="—")
