@@ -20,9 +20,9 @@ def shared_dragon() -> Path:
 @pytest.fixture(scope="session")
 def small_task(tmp_path_factory) -> Path:
     """The real Task101 folder layout with tiny held-out evaluation sets."""
-    from dragon_repro.data import write_task101
-    return write_task101(tmp_path_factory.mktemp("data") / "task101",
-                         evaluation_sizes={"fresh": 8, "long": 4, "noisy": 8})
+    from dragon_repro.data import write_task
+    return write_task(folder=tmp_path_factory.mktemp("data") / "task101",
+                      evaluation_sizes={"fresh": 8, "long": 4, "noisy": 8})
 
 
 @pytest.fixture(scope="session")

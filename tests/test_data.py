@@ -9,7 +9,7 @@ from dragon_repro import data
 
 @pytest.fixture(scope="module")
 def task101_cases():
-    return data.generate_task101(range(500))
+    return data.generate_cases(range(500))
 
 
 def test_generated_cases_equal_the_published_dragon_files(task101_cases, shared_dragon):
@@ -21,6 +21,43 @@ def test_generated_cases_equal_the_published_dragon_files(task101_cases, shared_
     generated = {r.uid: (r.text, r.label) for r in task101_cases.itertuples()}
     assert len(expected) == 500
     assert generated == expected
+
+
+def test_generated_task102_equals_the_published_dragon_files(shared_dragon):
+    folder = shared_dragon / "Task102_Example_sl_mc_clf-fold0"
+    config = data.read_task_config(folder)
+    published = [data.read_dataset(folder / f"nlp-{s}-dataset.json", config) for s in ("training", "validation")]
+    published.append(data.load_ground_truth(shared_dragon / "Task102_Example_sl_mc_clf-ground-truth.json", config))
+    expected = {r.uid: (r.text, r.label) for frame in published for r in frame.itertuples()}
+    generated = data.generate_cases(range(len(expected)), task_name=data.TASK102)
+    assert len(expected) == 1000
+    assert {r.uid: (r.text, r.label) for r in generated.itertuples()} == expected
+    assert data.class_order(generated.label) == ["0", "1", "2", "3", "4"]
+
+
+def test_task102_folder_splits_400_100_with_every_long_case_stratum_kept(tmp_path):
+    folder = data.write_task(data.TASK102, tmp_path / "task102", evaluation_sizes={"fresh": 5, "long": 3})
+    task = data.load_task_folder(folder)
+    assert task.config.jobid == 1020 and not task.config.is_binary
+    assert (len(task["training"]), len(task["validation"])) == (400, 100)
+    assert task.classes() == ["0", "1", "2", "3", "4"]
+    long_validation = task["validation"].uid.str.extract(r"(\d+)$")[0].astype(int).mod(25).eq(0).sum()
+    assert long_validation == 4
+
+
+def test_classes_follow_the_task_order_not_the_string_order():
+    assert data.class_order(["10", "2", "0", "1"]) == ["0", "1", "2", "10"]
+    assert data.class_order(["b", "a", "c"]) == ["a", "b", "c"]
+
+
+def test_a_default_folder_generated_with_other_settings_is_rewritten(tmp_path, monkeypatch):
+    monkeypatch.setattr(data, "DATA_DIR", tmp_path)
+    folder = data.write_task(data.TASK101, data.default_folder(data.TASK101), evaluation_sizes={"fresh": 2})
+    assert not (folder / "nlp-long-dataset.json").exists()
+    monkeypatch.setattr(data, "EVALUATION_SIZES", {"fresh": 3, "long": 2})
+    assert data.ensure_folder(folder) == folder
+    assert len(data.load_task_folder(folder)["long"]) == 2
+    assert data.ensure_folder(tmp_path / "elsewhere") == tmp_path / "elsewhere"  # a user's folder is left alone
 
 
 def test_long_cases_are_the_twenty_longest(task101_cases):
@@ -35,12 +72,12 @@ def test_split_is_400_100_stratified_and_fixed(task101_cases):
     assert set(train.uid).isdisjoint(validation.uid)
     assert validation.long_case.sum() == 4 and train.long_case.sum() == 16
     assert abs(validation.label.mean() - task101_cases.label.mean()) < 0.01
-    again = data.split_train_validation(data.generate_task101(range(500)))[1]
+    again = data.split_train_validation(data.generate_cases(range(500)))[1]
     assert list(again.uid) == list(validation.uid)
 
 
 def test_written_task_folder_round_trips(tmp_path):
-    folder = data.write_task101(tmp_path / "task", evaluation_sizes={"fresh": 5, "long": 3, "noisy": 5})
+    folder = data.write_task(folder=tmp_path / "task", evaluation_sizes={"fresh": 5, "long": 3, "noisy": 5})
     config = json.loads((folder / "nlp-task-configuration.json").read_text())
     assert config["recommended_truncation_side"] == "left"
     assert config["label_name"] == "single_label_binary_classification_target"
@@ -63,7 +100,7 @@ def test_loader_reads_multiclass_task102(shared_dragon):
     assert not task.config.is_binary
     assert (len(task["training"]), len(task["validation"]), len(task["test"])) == (560, 140, 300)
     assert task["test"].label.isna().all()
-    assert len(task.classes()) > 2 and all(isinstance(c, str) for c in task.classes())
+    assert task.classes() == ["0", "1", "2", "3", "4"]
 
 
 def _folder_with(tmp_path, records, label_name="single_label_binary_classification_target", raw=None):

@@ -11,8 +11,8 @@ import pytest
 
 from dragon_repro.claims import NOT_JUDGED
 from dragon_repro.paper_claims import load_claims
-from dragon_repro.paths import ROOT, analysis_notebooks
-from dragon_repro.runs import experiment_config, load_or_run, profile_plan
+from dragon_repro.paths import ROOT
+from dragon_repro.runs import experiment_config, load_or_run, profile_analysis, profile_plan
 from dragon_repro.stats import VERDICTS
 
 PROPORTIONS = {"accuracy", "precision", "recall", "f1", "roc_auc"}
@@ -52,8 +52,8 @@ def test_every_planned_run_was_trained_once_with_provenance(smoke):
 
 def test_every_notebook_executed_and_recorded_numbers_in_range(smoke):
     output, _, _ = smoke
-    for notebook in analysis_notebooks():
-        assert (output / "notebooks" / "executed" / "smoke" / notebook.name).exists(), notebook.name
+    for name in profile_analysis("smoke"):
+        assert (output / "notebooks" / "executed" / "smoke" / f"{name}.ipynb").exists(), name
     tables = output / "results" / "tables" / "smoke"
     assert all(len(pd.read_csv(t)) for t in tables.glob("*.csv"))
     main = pd.read_csv(tables / "main_table.csv")

@@ -13,7 +13,7 @@ PREDICTION_COLUMNS = ["uid", "label", "probability", "prediction", "n_tokens", "
 
 @pytest.fixture(scope="module")
 def task(tmp_path_factory):
-    folder = data.write_task101(tmp_path_factory.mktemp("reference") / "task", n_cases=100, n_validation=25,
+    folder = data.write_task(folder=tmp_path_factory.mktemp("reference") / "task", n_cases=100, n_validation=25,
                                 evaluation_sizes={"fresh": 40, "long": 8, "noisy": 40})
     return data.load_task_folder(folder)
 

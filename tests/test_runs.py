@@ -137,11 +137,37 @@ def test_predict_writes_dragon_format_predictions(baseline_run, small_task, tmp_
     predictions = json.loads(out.read_text())
     cases = json.loads(source.read_text())
     assert [p["uid"] for p in predictions] == [c["uid"] for c in cases]
-    assert all(0.0 <= p["single_label_binary_classification_target"] <= 1.0 for p in predictions)
+    assert all(0.0 <= p["single_label_binary_classification"] <= 1.0 for p in predictions)
     validation = run.predictions.query("split == 'validation'").set_index("uid").probability
     first_uids = list(validation.index)
-    by_uid = {p["uid"]: p["single_label_binary_classification_target"] for p in predictions}
+    by_uid = {p["uid"]: p["single_label_binary_classification"] for p in predictions}
     assert [by_uid[u] for u in first_uids] == pytest.approx(list(validation), abs=1e-5)
+
+
+def test_a_multiclass_task_trains_scores_and_predicts_the_dragon_way(shared_dragon, tmp_path):
+    """Task102 through the same loop with the tiny model (saved with a 2-class head): five classes in the task's
+    order, every class's probability kept, and predictions that dragon-eval scores."""
+    from dragon_eval import DragonEval
+    folder = shared_dragon / "Task102_Example_sl_mc_clf-fold0"
+    run = runs.load_or_run(smoke_config(folder), tmp_path / "runs", progress=False)
+    validation = run.metrics["validation"]
+    assert len(validation["confusion"]) == 5 and sum(map(sum, validation["confusion"])) == 16
+    assert {"dragon", "class_mae", "macro_f1"} <= set(validation)
+    assert {f"p_{c}" for c in range(5)} <= set(run.predictions.columns)
+
+    predictions = tmp_path / "pred" / "Task102_Example_sl_mc_clf-fold0" / "nlp-predictions-dataset.json"
+    predictions.parent.mkdir(parents=True)
+    result = subprocess.run([sys.executable, "-m", "dragon_repro", "predict", "--run", str(run.path),
+                             "--data", str(folder), "--out", str(predictions)], capture_output=True, text=True)
+    assert result.returncode == 0, result.stderr
+    assert {p["single_label_multi_class_classification"] for p in json.loads(predictions.read_text())} <= \
+        {"0", "1", "2", "3", "4"}
+    (tmp_path / "gt").mkdir()
+    (tmp_path / "gt" / "Task102_Example_sl_mc_clf.json").write_bytes(
+        (shared_dragon / "Task102_Example_sl_mc_clf-ground-truth.json").read_bytes())
+    DragonEval(ground_truth_path=tmp_path / "gt", predictions_path=tmp_path / "pred",
+               output_file=tmp_path / "metrics.json", folds=[0], tasks=["Task102_Example_sl_mc_clf"]).evaluate()
+    assert json.loads((tmp_path / "metrics.json").read_text())["aggregates"]["Task102_Example_sl_mc_clf"]["mean"] < 1
 
 
 def test_predict_with_bad_data_writes_nothing(baseline_run, tmp_path):

@@ -12,7 +12,7 @@ from dragon_repro.preprocess import medical_entity_spans
 
 @pytest.fixture(scope="module")
 def texts():
-    return list(data.generate_task101(range(60))["text"])
+    return list(data.generate_cases(range(60))["text"])
 
 
 @pytest.fixture(scope="module")

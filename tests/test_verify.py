@@ -12,7 +12,7 @@ COMMIT_ONE_RUN = """
 import json
 from dragon_repro import data, runs, verify
 from dragon_repro.paths import FIGURES_DIR
-data.ensure_task101()
+data.ensure_task()
 run = runs.load_or_run(runs.experiment_config("baseline", 0, "smoke"), progress=False)
 (FIGURES_DIR / "smoke").mkdir(parents=True)
 (FIGURES_DIR / "smoke" / "provenance.json").write_text(json.dumps([verify.bundle_entry(run)]))

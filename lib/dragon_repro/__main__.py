@@ -12,7 +12,7 @@ from . import data
 
 
 def cmd_data(args) -> None:
-    folder = data.write_task101(args.out)
+    folder = data.write_task(args.task, args.out)
     print(f"wrote {folder}")
 
 
@@ -27,13 +27,12 @@ def cmd_train(args) -> None:
     overrides = dict(_setting(item) for item in args.set)
     if args.task:
         overrides["task"] = str(Path(args.task).resolve())
-    else:
-        data.ensure_task101()
     config = experiment_config(args.experiment, args.seed, args.profile, args.model, **overrides)
+    data.ensure_folder(Path(config.task))
     run = load_or_run(config)
     print(("cached: " if run.cached else "trained: ") + str(run.path))
-    print(json.dumps({split: {k: v for k, v in m.items() if k != "by_length"} for split, m in run.metrics.items()},
-                     indent=2))
+    print(json.dumps({split: {k: v for k, v in m.items() if k not in ("by_length", "confusion")}
+                      for split, m in run.metrics.items()}, indent=2))
 
 
 def _setting(item: str) -> tuple[str, object]:
@@ -85,8 +84,9 @@ def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="dragon_repro", description=__doc__)
     commands = parser.add_subparsers(dest="command", required=True)
 
-    p = commands.add_parser("data", help="generate Task101 with dragon-prep and write the 400/100 task folder")
-    p.add_argument("--out", help="task folder to write (default: data/Task101_Example_sl_bin_clf-repro)")
+    p = commands.add_parser("data", help="generate an example task with dragon-prep and write the 400/100 task folder")
+    p.add_argument("--task", default=data.TASK101, choices=list(data.GENERATED_TASKS), help="default: %(default)s")
+    p.add_argument("--out", help="task folder to write (default: data/<task>-repro)")
     p.set_defaults(handler=cmd_data)
 
     p = commands.add_parser("validate", help="check that a folder is a well-formed DRAGON task folder")
@@ -98,7 +98,7 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--seed", type=int, default=0)
     p.add_argument("--profile", default="cpu", help="smoke, cpu (default) or paper")
     p.add_argument("--model", help="override the profile's model: embedded[-w..-L..], tiny, a hub name or a folder")
-    p.add_argument("--task", help="DRAGON task folder (default: data/Task101_Example_sl_bin_clf-repro)")
+    p.add_argument("--task", help="DRAGON task folder (default: the profile's, data/<task>-repro)")
     p.add_argument("--set", action="append", default=[], metavar="KEY=VALUE",
                    help="override any experiment setting, e.g. --set epochs=3 (repeatable)")
     p.set_defaults(handler=cmd_train)

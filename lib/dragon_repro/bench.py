@@ -80,6 +80,13 @@ def profile_benchmark(profile: str, spec: dict | None = None) -> dict:
     return benchmarks[profile]
 
 
+def profile_cells(profile: str, spec: dict | None = None) -> list:
+    """Every step and epoch cell of a profile's benchmark; none for a profile without one (transfer)."""
+    benchmarks = (spec or load_experiments())["benchmarks"]
+    settings = benchmarks.get(profile)
+    return step_cells(settings) + epoch_cells(settings) if settings else []
+
+
 def step_cells(settings: dict) -> list[StepCell]:
     """A cell per padded length that either way of batching gives the training set."""
     steps = settings["steps"]
@@ -111,7 +118,7 @@ def is_real_architecture(model: str) -> bool:
 
 
 def _training_texts() -> list[str]:
-    return list(data.load_task_folder(data.ensure_task101())["training"]["text"])
+    return list(data.load_task_folder(data.ensure_task())["training"]["text"])
 
 
 def batch_plan(model: str, max_length: int, mode: str, batch_size: int, seed: int = 0) -> list[int]:

@@ -13,9 +13,10 @@ from transformers.utils import logging as hf_logging
 from . import bench, data
 from .atomic import write_json_atomic
 from .parameters import output_label, planned_runs
-from .paths import EXECUTED_DIR, EXPERIMENT_NOTEBOOK, FIGURES_DIR, NOTEBOOKS_DIR, analysis_notebooks
+from .paths import EXECUTED_DIR, EXPERIMENT_NOTEBOOK, FIGURES_DIR, NOTEBOOKS_DIR
 from .report import build_report
-from .runs import PROGRESS_FILE, ExperimentConfig, experiment_config, git_state, load_run, run_dir
+from .runs import (PROGRESS_FILE, ExperimentConfig, experiment_config, git_state, load_run, profile_analysis,
+                   run_dir)
 from .verify import bundle_entry
 
 KERNEL = "dragon-repro"
@@ -50,8 +51,7 @@ def run_experiments(profile: str, model: str | None, seeds: list[int] | None, jo
     configs = {(e, s): experiment_config(e, s, profile, model) for e, s in plan}
     todo = [key for key, config in configs.items() if not (run_dir(config) / "provenance.json").exists()]
     todo.sort(key=lambda key: run_cost(configs[key]), reverse=True)
-    settings = bench.profile_benchmark(profile)
-    cells = [c for c in bench.step_cells(settings) + bench.epoch_cells(settings) if not bench.cell_file(c).exists()]
+    cells = [c for c in bench.profile_cells(profile) if not bench.cell_file(c).exists()]
     print(f"[runs] {len(plan)} planned, {len(plan) - len(todo)} cached, {len(todo)} to train; "
           f"{len(cells)} benchmark cells to measure ({jobs} at a time)")
 
@@ -119,12 +119,12 @@ def progress_report(todo: list[ExperimentConfig], finished: list[ExperimentConfi
 
 def run_analysis(profile: str, model: str | None, seeds: list[int] | None, jobs: int, cell_timeout: int,
                  started: float) -> None:
-    """The analysis notebooks, independent of each other, `jobs` at a time (they only read cached runs)."""
+    """The profile's analysis notebooks, independent of each other, `jobs` at a time (they only read cached runs)."""
     params = {"profile": profile, "model": model, "seeds": seeds}
     with ThreadPoolExecutor(max_workers=jobs) as pool:
         futures = {pool.submit(execute_notebook, nb, EXECUTED_DIR / output_label(profile, model, seeds) / nb.name,
                                params, cell_timeout): nb
-                   for nb in analysis_notebooks()}
+                   for nb in (NOTEBOOKS_DIR / f"{name}.ipynb" for name in profile_analysis(profile))}
         for future in as_completed(futures):
             future.result()
             print(f"[analysis] {futures[future].name} done (elapsed {_clock(time.time() - started)})", flush=True)
@@ -144,9 +144,9 @@ def run_all(profile: str = "cpu", model: str | None = None, seeds: list[int] | N
     started, code_state = time.time(), git_state()  # before any output is written: the code's own state
     jobs = jobs or (1 if profile == "paper" else os.cpu_count() or 1)
     hf_logging.disable_progress_bar()  # the log gets plain lines only (building a model draws a progress bar)
-    data.ensure_task101()
+    data.ensure_folder(Path(experiment_config(*planned_runs(profile, seeds)[0], profile, model).task))
     run_experiments(profile, model, seeds, jobs, cell_timeout, started)
     run_analysis(profile, model, seeds, jobs, cell_timeout, started)
     write_provenance_bundle(profile, model, seeds)
-    report = build_report(output_label(profile, model, seeds), git=code_state)
+    report = build_report(output_label(profile, model, seeds), notebooks=profile_analysis(profile), git=code_state)
     print(f"[report] {report}\n[done] profile {profile} in {_clock(time.time() - started)}")

@@ -20,13 +20,14 @@ import yaml
 
 from . import data
 from .atomic import write_json_atomic
-from .evaluate import classification_metrics, metrics_by_length, predict_probabilities, prediction_table
+from .evaluate import (classification_metrics, dragon_metric, metrics_by_length, predict_probabilities,
+                       prediction_table)
 from .features import EncodingOptions, encode_cases
 from .model import load_model_and_tokenizer
-from .paths import CONFIG_DIR, DATA_DIR, ROOT, RUNS_DIR
+from .paths import CONFIG_DIR, ROOT, RUNS_DIR
 from .train import TrainingOptions, fine_tune
 
-DEFAULT_TASK = str(DATA_DIR / f"{data.TASK101}-repro")
+DEFAULT_TASK = str(data.default_folder(data.TASK101))
 # The modules whose code decides what a run produces; a change to any of them invalidates cached runs.
 CODE_FILES = ("data", "preprocess", "attention", "features", "model", "train", "evaluate", "runs")
 CPU_THREADS = 1  # torch threads per run on CPU; parallelism comes from running several runs at once
@@ -105,6 +106,12 @@ def profile_plan(profile: str, spec: dict | None = None) -> list[tuple[str, int]
             for seed in seeds.get(name, seeds["default"])]
 
 
+def profile_analysis(profile: str, spec: dict | None = None) -> list[str]:
+    """The analysis notebooks of a profile's report, in order: the profile's own `analysis`, else the default."""
+    spec = spec or load_experiments()
+    return _profile(profile, spec).get("analysis", spec["analysis"])
+
+
 def _profile(profile: str, spec: dict) -> dict:
     if profile not in spec["profiles"]:
         raise ValueError(f"unknown profile {profile!r}; known: {', '.join(spec['profiles'])}")
@@ -115,10 +122,13 @@ def experiment_config(name: str, seed: int, profile: str = "cpu", model: str | N
                       spec: dict | None = None, **overrides) -> ExperimentConfig:
     """The config of one run: experiment settings, then the profile's settings, then explicit overrides."""
     spec = spec or load_experiments()
-    profile_settings = {k: v for k, v in _profile(profile, spec).items() if k not in ("seeds", "experiments")}
+    profile_settings = {k: v for k, v in _profile(profile, spec).items()
+                        if k not in ("seeds", "experiments", "analysis")}
     settings = experiment_settings(name, spec) | profile_settings | overrides
     if model:
         settings["model"] = model
+    if settings.get("task") in data.GENERATED_TASKS:  # a profile names a generated task: its default folder
+        settings["task"] = str(data.default_folder(settings["task"]))
     if "evaluation_sets" in settings:
         settings["evaluation_sets"] = tuple(settings["evaluation_sets"])
     return ExperimentConfig(experiment=name, seed=seed, **settings)
@@ -269,7 +279,7 @@ def _execute_into(out: Path, config: ExperimentConfig, progress: bool, save_mode
     out.mkdir(parents=True)
     write_json_atomic(out / "config.json", asdict(config) | {"config_hash": config_hash(config)})
     task = data.load_task_folder(Path(config.task))
-    classes = task.classes()
+    classes, metric = task.classes(), dragon_metric(task.config.task_name, task.config.is_binary)
     train = _subset(task["training"], config.train_subset)
     validation = _subset(task["validation"], config.validation_subset)
     evaluation = {name: _subset(task[name], config.evaluation_subset)
@@ -293,8 +303,8 @@ def _execute_into(out: Path, config: ExperimentConfig, progress: bool, save_mode
                          predict_probabilities(model, features, batch_size=config.training().eval_batch_size)[0])
         table = prediction_table(frame, features, probabilities, classes).assign(split=split)
         tables.append(table)
-        metrics[split] = classification_metrics(table) | {
-            "by_length": metrics_by_length(table, config.long_case_threshold)}
+        metrics[split] = classification_metrics(table, classes, metric) | {
+            "by_length": metrics_by_length(table, config.long_case_threshold, classes, metric)}
     metrics["validation"]["loss"] = history["epochs"][history["weights_from_epoch"] - 1]["val_loss"]
     clock.lap("score held-out sets")
 
@@ -311,7 +321,8 @@ def _execute_into(out: Path, config: ExperimentConfig, progress: bool, save_mode
 
 
 def predict_with_run(run: Path, source: Path, out: Path | None = None) -> Path:
-    """DRAGON-format predictions (uid + probability of True, or the class) from a run's saved model."""
+    """DRAGON-format predictions (uid + probability of True, or the class) from a run's saved model, keyed by the
+    task's label name without `_target`."""
     settings = {k: v for k, v in json.loads((run / "config.json").read_text()).items() if k != "config_hash"}
     config = ExperimentConfig(**settings | {"evaluation_sets": tuple(settings["evaluation_sets"])})
     if not (run / "model").is_dir():
@@ -326,5 +337,6 @@ def predict_with_run(run: Path, source: Path, out: Path | None = None) -> Path:
     probabilities, _ = predict_probabilities(model, features)
     values = probabilities[:, 1].tolist() if task_config.is_binary else [classes[i] for i in probabilities.argmax(1)]
     out = out or run / "nlp-predictions-dataset.json"
-    write_json_atomic(out, [{"uid": uid, task_config.label_name: value} for uid, value in zip(cases["uid"], values)])
+    key = task_config.label_name.removesuffix("_target")  # DRAGON's submission format, as dragon-eval reads it
+    write_json_atomic(out, [{"uid": uid, key: value} for uid, value in zip(cases["uid"], values)])
     return out

@@ -39,7 +39,7 @@ def ensure_dragon_shaped(size: str = "tiny", weights: str = "safetensors") -> Pa
     Task101 training split, weights drawn in a forked RNG), to pass as `--model FOLDER`."""
     folder = MODELS_DIR / f"dragon-shaped-{size}-{weights}"
     if not folder.is_dir():
-        texts = list(data.load_task_folder(data.ensure_task101())["training"]["text"])
+        texts = list(data.load_task_folder(data.ensure_task())["training"]["text"])
         _build_into(folder, lambda path: build_dragon_shaped(path, size, weights, texts))
     return folder
 

@@ -67,7 +67,7 @@ def verify(profile: str = "cpu", n_runs: int = 1) -> bool:
     """Re-train the n cheapest committed runs of a profile into a scratch cache (removed afterwards); print, per
     run, "identical" or what differs and by how much. True when every run is identical."""
     entries = cheapest(load_bundle(profile), n_runs)
-    data.ensure_task101()  # a fresh clone has no data yet
+    data.ensure_task()  # a fresh clone has no data yet
     with tempfile.TemporaryDirectory(prefix="dragon-repro-verify-") as scratch:
         return all([_verify_one(entry, profile, Path(scratch)) for entry in entries])
 
