@@ -6,7 +6,6 @@ from decimal import Decimal
 from functools import lru_cache
 from importlib import resources
 
-import spacy
 import yaml
 
 _NUMBER = r"\d+(?:[.,]\d+)?"
@@ -85,8 +84,10 @@ def _measurement_patterns() -> list[dict]:
 
 
 @lru_cache(maxsize=1)
-def _nlp() -> spacy.language.Language:
-    """A blank English pipeline with an EntityRuler built from the lexicon (no model download)."""
+def _nlp():
+    """A blank English pipeline with an EntityRuler built from the lexicon (no model download). spaCy is imported
+    here: only the runs with entity attention need it, and it adds about a second to every run's start."""
+    import spacy
     nlp = spacy.blank("en")
     ruler = nlp.add_pipe("entity_ruler", config={"phrase_matcher_attr": "LOWER"})
     ruler.add_patterns(
