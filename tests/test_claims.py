@@ -181,3 +181,35 @@ def test_a_styled_table_has_the_same_html_every_time_and_its_own_ids():
     a, b = pd.DataFrame({"x": [1.0, 2.0]}), pd.DataFrame({"x": [3.0, 4.0]})
     assert styled(a).to_html() == styled(a.copy()).to_html()
     assert styled(a).uuid != styled(b).uuid  # two tables on one page never share CSS ids
+
+
+def fake_multiclass_run(experiment, seed, accuracy, same_as=None):
+    """A Task102-like run: five ordinal classes "0"-"4", right on a chosen fraction of fixed fresh cases."""
+    classes = ["0", "1", "2", "3", "4"]
+    n = N["fresh"]
+    rng = np.random.default_rng(zlib.crc32(f"{same_as or experiment}/mc/{seed}".encode()))
+    labels = np.random.default_rng(7).integers(0, 5, n)
+    right = rng.random(n) < accuracy
+    table = pd.DataFrame({"uid": [f"case{i}" for i in range(n)], "label": labels.astype(str),
+                          "prediction": np.where(right, labels, (labels + 1) % 5).astype(str),
+                          "probability": 0.5, "n_tokens": 120, "truncated": False, "split": "fresh"})
+    metrics = {"fresh": classification_metrics(table, classes, "linear_kappa") |
+               {"by_length": metrics_by_length(table, 400, classes, "linear_kappa")}}
+    return Run(None, {"experiment": experiment, "seed": seed, "model": "embedded"}, metrics, {}, {}, table)
+
+
+def test_the_open_question_is_asked_of_task102_by_the_same_rule_beside_task101():
+    task102 = [fake_multiclass_run("baseline", s, 0.5) for s in range(3)]
+    task102 += [fake_multiclass_run("+lr5e-6", s, 0.5, same_as="baseline") for s in range(3)]
+    task102 += [fake_multiclass_run("optimized", s, 0.9) for s in range(3)]
+    table = claims.transfer_table({"Task102": task102, "Task101": ladder_runs()})
+    rows = table.set_index(["task", "claim"])
+    overall = rows.loc[("Task102", "overall_accuracy_gain")]
+    assert overall.kind == "open question" and overall.step == "baseline → optimized"
+    assert overall.verdict == "larger than claimed" and 0.3 < overall.ours < 0.5 and overall.n_seeds == 3
+    assert "Bonferroni over 4 effects" in overall.ci_method
+    assert overall.dragon_low > 0  # the DRAGON metric (linear kappa) rises with accuracy
+    assert rows.loc[("Task102", "lr_step")].ours == 0 and rows.loc[("Task102", "lr_step")].verdict != "supported"
+    assert rows.loc[("Task102", "medical_step")].verdict == "not run"
+    assert rows.loc[("Task101", "overall_accuracy_gain")].verdict == "larger than claimed"
+    assert list(claims.transfer_table({"Task102": task102, "Task101": []}).task.unique()) == ["Task102"]

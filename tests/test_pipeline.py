@@ -160,3 +160,18 @@ def test_progress_report_shows_each_training_run_and_the_time_left(tmp_path, mon
     assert lines[0] == "[runs] 1/3 done, 1 training, elapsed 00:10:00, about 00:10:00 left"
     assert lines[1:] == ["[runs]   overfit_stress seed 0: epoch 8/15, step 375/750"]
     assert all(ch.isprintable() for line in lines for ch in line)  # no carriage returns or escapes in a log
+
+
+def test_the_transfer_path_runs_task102_and_reports_the_open_question(tmp_path):
+    """`--profile smoke-transfer`: the transfer profile's Task102 ladder and 26_transfer, on the tiny model."""
+    result, _ = run_all(tmp_path, "--profile", "smoke-transfer")
+    assert result.returncode == 0, result.stdout[-4000:] + result.stderr[-4000:]
+    tables = tmp_path / "results" / "tables" / "smoke-transfer"
+    transfer = pd.read_csv(tables / "transfer_verdicts.csv")
+    assert set(transfer.task) == {"Task102"} and (transfer.kind == "open question").all()
+    assert set(transfer.verdict) <= set(VERDICTS) | set(NOT_JUDGED)
+    overall = transfer.set_index("claim").loc["overall_accuracy_gain"]
+    assert overall.n_seeds == 3 and overall.verdict in VERDICTS
+    assert list(pd.read_csv(tables / "class_balance.csv").columns) == ["split", "0", "1", "2", "3", "4"]
+    report = (tmp_path / "report" / "smoke-transfer" / "index.html").read_text()
+    assert "open question" in report and "Task102_Example_sl_mc_clf" in report

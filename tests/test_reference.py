@@ -84,3 +84,20 @@ def test_evaluation_subset_keeps_the_first_cases(task, tokenizer):
     assert list(fresh.uid) == list(task["fresh"]["uid"][:5])
     assert run.metrics["fresh"]["n"] == 5
     assert run.metrics["validation"]["n"] == len(task["validation"])
+
+
+def test_rule_counts_lesions_in_cm_for_task102_and_scores_perfectly(tmp_path, tokenizer):
+    from dragon_repro.reference import rule_class
+    assert rule_class("A lesion of 2 cm. A lesion of 3 mm. Another lesion of 1.5 cm.") == "2"
+    assert rule_class(" ".join(["Seen lesion of 2 cm."] * 6)) == "4"
+    folder = data.write_task(data.TASK102, tmp_path / "task102", n_cases=100, n_validation=25,
+                             evaluation_sizes={"fresh": 40, "long": 8})
+    task = data.load_task_folder(folder)
+    references = {run.config["experiment"]: run for run in reference_runs(task, tokenizer)}
+    rule = references["rule"].metrics
+    assert [rule[split]["dragon"] for split in ("validation", "fresh", "long")] == [1.0, 1.0, 1.0]
+    assert rule["fresh"]["class_mae"] == 0.0
+    majority = references["majority"].predictions
+    assert majority.prediction.nunique() == 1 and {f"p_{c}" for c in task.classes()} <= set(majority.columns)
+    tfidf = references["tfidf_logreg"].predictions[[f"p_{c}" for c in task.classes()]]
+    assert np.allclose(tfidf.sum(axis=1), 1.0) and tfidf.gt(0).all().all()

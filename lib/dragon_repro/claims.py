@@ -24,6 +24,11 @@ verdicts hold for the table as a whole. Turned to the claimed direction, a CI th
 - contains 0 and excludes the claim: *claimed size ruled out*;
 - lies wholly on the other side of 0: *contradicted*; otherwise *inconclusive* (stats.effect_verdict).
 
+The paper's open question (does the recipe transfer to multi-class?) is not a claim: `transfer_table` asks it of
+the transfer profile's Task102 runs with the same rule, each of the paper's accuracy steps read against the gain the
+paper claims on Task101, Bonferroni over those steps. Beside it: the same step on Task101, and the change in the
+task's DRAGON metric (linear-weighted kappa on Task102), over seeds.
+
 A level is *supported* when its 95% CI contains the claim, *contradicted* otherwise (stats.level_verdict).
 "p < .001" is *supported* when the exact one-sided McNemar test in the claimed direction gives p < .001 in every
 seed, *contradicted* when it does so in the opposite direction, *inconclusive* otherwise.
@@ -180,3 +185,35 @@ def verdict_table(runs: list[Run], claims: dict | None = None, costs: pd.DataFra
                 row |= {"ours": np.nan, "ci_low": np.nan, "ci_high": np.nan, "n_seeds": 0, "verdict": "not run"}
             rows.append(row)
     return pd.DataFrame(rows)
+
+
+TRANSFER_QUESTION = "open question: does the paper's step help on multi-class Task102 too?"
+
+
+def transfer_table(runs_by_task: dict[str, list[Run]], claims: dict | None = None) -> pd.DataFrame:
+    """The paper's open question, per task (Task102 first) and per claimed accuracy step: our effect on fresh cases
+    [family-wise CI] judged against the paper's Task101 gain by the effect rule, and the DRAGON metric's change over
+    seeds. A task without runs is left out; a step whose configs were not run reads "not run"."""
+    claims = claims or load_claims()
+    steps = [c for c in claims["claims"] if c["kind"] == "effect" and c["measure"] == "metric"]
+    rows = []
+    for task, runs in runs_by_task.items():
+        metrics = metrics_frame(runs) if runs else None
+        for claim in steps if runs else []:
+            row = {"question": TRANSFER_QUESTION, "claim": claim["id"], "text": claim["text"], "task": task,
+                   "step": f"{claim['from']} → {claim['to']}",
+                   "kind": "open question", "paper": claim["value"], "view": "fresh"}
+            if set(_configs(claim)) <= set(metrics.experiment):
+                row |= _estimate(claim, runs, metrics, "fresh", len(steps)) | _dragon_change(claim, metrics)
+            else:
+                row |= {"ours": np.nan, "ci_low": np.nan, "ci_high": np.nan, "n_seeds": 0, "verdict": "not run"}
+            rows.append(row)
+    return pd.DataFrame(rows)
+
+
+def _dragon_change(claim: dict, metrics: pd.DataFrame) -> dict:
+    """The step's change in the task's DRAGON metric on fresh cases: mean over shared seeds with a t-based 95% CI."""
+    before, after = (per_seed(metrics, config, "fresh", "dragon") for config in (claim["from"], claim["to"]))
+    shared = before.index.intersection(after.index)
+    change = stats.seed_summary(after[shared] - before[shared])
+    return {"dragon_change": change.mean, "dragon_low": change.low, "dragon_high": change.high}

@@ -132,3 +132,34 @@ def relative_costs(costs, paper: dict[str, float]):
     ax.set(ylabel=f"increase at {long} over {short} tokens (%)", title=f"What {long} tokens cost")
     ax.legend(fontsize="small", title="batches padded")
     return fig
+
+
+def transfer_effects(table):
+    """Each claimed step's accuracy change on fresh cases per task, with its family-wise CI, and the paper's
+    Task101 gain as a black star: does a step that the paper reports helping on Task101 help on Task102?"""
+    fig, ax = plt.subplots(figsize=(8, 4))
+    steps, tasks = list(dict.fromkeys(table["step"])), list(dict.fromkeys(table["task"]))
+    width = 0.8 / len(tasks)
+    for i, task in enumerate(tasks):
+        rows = table[table["task"] == task].set_index("step").reindex(steps)
+        x = np.arange(len(steps)) + width * (i - (len(tasks) - 1) / 2)
+        err = np.array([rows["ours"] - rows["ci_low"], rows["ci_high"] - rows["ours"]]) * 100
+        ax.bar(x, rows["ours"] * 100, width, yerr=err, capsize=4, label=task)
+    paper = table.drop_duplicates("step").set_index("step").reindex(steps)["paper"]
+    ax.scatter(range(len(steps)), paper * 100, **PAPER_STYLE | {"label": "paper (claimed, Task101)"})
+    ax.axhline(0, color="black", linewidth=0.8)
+    ax.set_xticks(range(len(steps)), steps, rotation=15, ha="right")
+    ax.set(ylabel="accuracy change on fresh cases (points)", title="The paper's steps on Task101 and Task102")
+    ax.legend(fontsize="small")
+    return fig
+
+
+def confusion_matrices(matrices: dict, classes, title: str = ""):
+    """One heatmap per name: true class down, predicted class across, counts summed over seeds."""
+    fig, axes = plt.subplots(1, len(matrices), figsize=(4.2 * len(matrices), 3.8), squeeze=False)
+    for ax, (name, matrix) in zip(axes[0], matrices.items()):
+        sns.heatmap(matrix, annot=True, fmt="d", cbar=False, cmap="Blues", xticklabels=classes, yticklabels=classes,
+                    ax=ax)
+        ax.set(title=name, xlabel="predicted class", ylabel="true class")
+    fig.suptitle(title)
+    return fig

@@ -1,7 +1,8 @@
-"""Reference points for the Task101 binary task, scored like trained runs so tables can show them side by side.
+"""Reference points for the example tasks, scored like trained runs so tables can show them side by side.
 
-rule: the task's definition as a regex; tfidf_logreg: word 1-2-gram TF-IDF + logistic regression fitted on the
-training split; majority: the training split's majority class. None of them sees validation or evaluation labels.
+rule: the task's definition as a regex (Task101: some sentence has a lesion in cm; Task102: how many do, capped
+at 4); tfidf_logreg: word 1-2-gram TF-IDF + logistic regression fitted on the training split; majority: the
+training split's majority class. None of them sees validation or evaluation labels.
 """
 
 import re
@@ -15,12 +16,12 @@ from sklearn.linear_model import LogisticRegression
 from sklearn.pipeline import make_pipeline
 
 from . import data
-from .evaluate import classification_metrics, metrics_by_length, prediction_table
+from .evaluate import classification_metrics, dragon_metric, metrics_by_length, prediction_table
 from .runs import Run
 
 REFERENCES = ("rule", "tfidf_logreg", "majority")
 DESCRIPTIONS = {
-    "rule": "rule: 'lesion' ... 'cm' in one sentence",
+    "rule": "rule: sentences with 'lesion' ... 'cm' (any for Task101, how many up to 4 for Task102)",
     "tfidf_logreg": "TF-IDF word 1-2-grams + logistic regression",
     "majority": "majority class of the training split",
 }
@@ -28,27 +29,47 @@ SENTENCE_END = re.compile(r"(?<=\.)\s+")  # a full stop followed by space: decim
 LESION_IN_CM = re.compile(r"\blesion\b.*\bcm\b")
 
 
+def lesions_in_cm(text: str) -> int:
+    """How many sentences describe a lesion measured in centimetres: the quantity both example tasks label."""
+    return sum(bool(LESION_IN_CM.search(sentence)) for sentence in SENTENCE_END.split(text))
+
+
 def rule_says_true(text: str) -> bool:
     """Task101's definition: some sentence describes a lesion measured in centimetres."""
-    return any(LESION_IN_CM.search(sentence) for sentence in SENTENCE_END.split(text))
+    return lesions_in_cm(text) > 0
 
 
-def _rule(train: pd.DataFrame):
-    return lambda texts: np.array([float(rule_says_true(t)) for t in texts])
+def rule_class(text: str) -> str:
+    """Task102's definition: the number of lesions measured in centimetres, capped at 4."""
+    return str(min(lesions_in_cm(text), 4))
 
 
-def _tfidf_logreg(train: pd.DataFrame):
-    model = make_pipeline(TfidfVectorizer(ngram_range=(1, 2)), LogisticRegression(solver="liblinear", random_state=0))
-    model.fit(list(train["text"]), train["label"].astype(bool))
-    return lambda texts: model.predict_proba(list(texts))[:, list(model.classes_).index(True)]
+# Each builds, from the training split only, a function from texts to class probabilities (columns: `classes`).
+def _rule(train: pd.DataFrame, classes: list):
+    if classes == [False, True]:
+        return lambda texts: np.array([[0.0, 1.0] if rule_says_true(t) else [1.0, 0.0] for t in texts])
+    return lambda texts: np.array([[float(c == rule_class(t)) for c in classes] for t in texts])
 
 
-def _majority(train: pd.DataFrame):
-    share = float(train["label"].astype(bool).mean())
-    return lambda texts: np.full(len(texts), share)
+def _tfidf_logreg(train: pd.DataFrame, classes: list):
+    solver = "liblinear" if len(classes) == 2 else "lbfgs"  # liblinear fits two classes only
+    model = make_pipeline(TfidfVectorizer(ngram_range=(1, 2)),
+                          LogisticRegression(solver=solver, max_iter=1000, random_state=0))
+    model.fit(list(train["text"]), list(train["label"]))
+    columns = [list(model.classes_).index(c) if c in model.classes_ else None for c in classes]
+    return lambda texts: _in_class_order(model.predict_proba(list(texts)), columns)
 
 
-# Each builds, from the training split only, a function from texts to the probability of True.
+def _in_class_order(probabilities: np.ndarray, columns: list) -> np.ndarray:
+    """A fitted model's probabilities rearranged to the task's classes; 0 for a class it never saw."""
+    return np.column_stack([probabilities[:, i] if i is not None else np.zeros(len(probabilities)) for i in columns])
+
+
+def _majority(train: pd.DataFrame, classes: list):
+    shares = np.array([float((train["label"] == c).mean()) for c in classes])
+    return lambda texts: np.tile(shares, (len(texts), 1))
+
+
 _FITTERS = {"rule": _rule, "tfidf_logreg": _tfidf_logreg, "majority": _majority}
 
 
@@ -59,8 +80,8 @@ def reference_runs(task: data.Task, tokenizer, evaluation_subset: int | None = N
     `tokenizer` is the profile's, so n_tokens and truncated match a trained run's; `evaluation_subset` keeps
     the first N cases of each evaluation split, as a run's config does. Nothing is written: `path` is a label.
     """
-    if not task.config.is_binary:
-        raise ValueError(f"{task.config.task_name}: references are defined for binary tasks only")
+    if task.config.task_name not in data.GENERATED_TASKS:
+        raise ValueError(f"{task.config.task_name}: references are defined for {', '.join(data.GENERATED_TASKS)}")
     splits = {"validation": task["validation"]} | {
         name: task[name] if evaluation_subset is None else task[name].iloc[:evaluation_subset]
         for name in data.EVALUATION_SETS if name in task.splits}
@@ -71,21 +92,23 @@ def reference_runs(task: data.Task, tokenizer, evaluation_subset: int | None = N
                 "evaluation_subset": evaluation_subset, "long_case_threshold": long_case_threshold,
                 "max_seq_length": max_length}
     provenance = {"packages": {"scikit-learn": version("scikit-learn")}}
+    classes, metric = task.classes(), dragon_metric(task.config.task_name, task.config.is_binary)
     runs = []
     for name in REFERENCES:
-        metrics, predictions = _score(_FITTERS[name](task["training"]), splits, features, long_case_threshold)
+        predict = _FITTERS[name](task["training"], classes)
+        metrics, predictions = _score(predict, splits, features, classes, metric, long_case_threshold)
         config = {"experiment": name, "model": DESCRIPTIONS[name]} | settings
         runs.append(Run(Path("reference") / name, config, metrics, {}, provenance, predictions))
     return runs
 
 
-def _score(predict, splits: dict, features: dict, long_case_threshold: int) -> tuple[dict, pd.DataFrame]:
+def _score(predict, splits: dict, features: dict, classes: list, metric: str,
+           long_case_threshold: int) -> tuple[dict, pd.DataFrame]:
     """Metrics per split exactly as runs.py computes them, and the predictions of all splits in one table."""
     tables, metrics = [], {}
     for split, frame in splits.items():
-        p_true = predict(frame["text"])
-        table = prediction_table(frame, features[split], np.column_stack([1 - p_true, p_true]),
-                                 [False, True]).assign(split=split)
+        table = prediction_table(frame, features[split], predict(frame["text"]), classes).assign(split=split)
         tables.append(table)
-        metrics[split] = classification_metrics(table) | {"by_length": metrics_by_length(table, long_case_threshold)}
+        metrics[split] = classification_metrics(table, classes, metric) | {
+            "by_length": metrics_by_length(table, long_case_threshold, classes, metric)}
     return metrics, pd.concat(tables, ignore_index=True)

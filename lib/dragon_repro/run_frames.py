@@ -13,7 +13,7 @@ from .model import resolve_model
 from .parameters import planned_runs
 from .paths import RUNS_DIR
 from .reference import reference_runs
-from .runs import Run, experiment_config, load_experiments, load_or_run
+from .runs import Run, experiment_config, load_experiments, load_or_run, load_run, run_dir
 
 METRICS = ["accuracy", "precision", "recall", "f1", "roc_auc"]
 
@@ -23,6 +23,13 @@ def profile_runs(profile: str, model: str | None = None, seeds: list[int] | None
     """Every run of a profile (of the given seeds, in any form parse_seeds takes): from the cache, or trained now."""
     plan = planned_runs(profile, seeds)
     return [load_or_run(experiment_config(name, seed, profile, model), runs_root, progress) for name, seed in plan]
+
+
+def cached_profile_runs(profile: str, runs_root: Path = RUNS_DIR) -> list[Run]:
+    """The runs of a profile that are already in the cache, training none: another profile's runs shown beside
+    this one's (an empty list when none were run)."""
+    paths = [run_dir(experiment_config(name, seed, profile), runs_root) for name, seed in planned_runs(profile)]
+    return [load_run(path) for path in paths if (path / "provenance.json").exists()]
 
 
 def profile_references(profile: str, model: str | None = None) -> list[Run]:
@@ -46,8 +53,9 @@ def metrics_frame(runs: list[Run], long_bucket: str = ">400") -> pd.DataFrame:
                          "long_case_f1": m["by_length"].get(long_bucket, {}).get("f1", np.nan),
                          "n_long": m["by_length"].get(long_bucket, {}).get("n", 0)})
     frame = pd.DataFrame(rows)
-    frame["fp_per_100"] = 100 * frame["fp"] / frame["n"]
-    frame["fn_per_100"] = 100 * frame["fn"] / frame["n"]
+    if "fp" in frame:  # binary tasks
+        frame["fp_per_100"] = 100 * frame["fp"] / frame["n"]
+        frame["fn_per_100"] = 100 * frame["fn"] / frame["n"]
     return frame
 
 
