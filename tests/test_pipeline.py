@@ -137,12 +137,24 @@ def test_second_run_with_everything_cached_is_fast(smoke):
     assert seconds < 120
 
 
-def test_a_failing_notebook_names_itself_and_its_executed_copy(tmp_path):
+def test_a_failing_run_names_itself_its_error_and_how_to_rerun_it(tmp_path):
     result, _ = run_all(tmp_path, "--model", str(tmp_path / "no-such-model"), "--seeds", "0", "--jobs", "1")
     assert result.returncode != 0
     message = result.stderr
-    assert "10_experiment.ipynb failed" in message and "executed copy:" in message
+    assert "seed 0 failed:" in message and "no-such-model" in message
+    assert "rerun it alone: python -m dragon_repro train --experiment" in message
     assert "Traceback" not in message
+
+
+def test_a_failing_analysis_notebook_names_itself_and_its_executed_copy(tmp_path):
+    from dragon_repro.pipeline import NotebookFailed, execute_notebook
+    notebook = tmp_path / "broken.ipynb"
+    notebook.write_text(json.dumps({"cells": [{"cell_type": "code", "metadata": {}, "outputs": [],
+                                               "execution_count": None, "source": "1 / 0"}],
+                                    "metadata": {}, "nbformat": 4, "nbformat_minor": 5}))
+    with pytest.raises(NotebookFailed, match="broken.ipynb failed: .*ZeroDivisionError") as error:
+        execute_notebook(notebook, tmp_path / "executed" / "broken.ipynb", {}, cell_timeout=60)
+    assert f"executed copy: {tmp_path / 'executed' / 'broken.ipynb'}" in str(error.value)
 
 
 def test_progress_report_shows_each_training_run_and_the_time_left(tmp_path, monkeypatch):

@@ -1,4 +1,5 @@
-"""`./run_all.sh`: data, every (experiment, seed) through papermill, the analysis notebooks, then the report."""
+"""`./run_all.sh`: data, every (experiment, seed) in its own process, the analysis notebooks through papermill,
+then the report."""
 
 import json
 import os
@@ -13,7 +14,7 @@ from transformers.utils import logging as hf_logging
 from . import bench, data
 from .atomic import write_json_atomic
 from .parameters import output_label, planned_runs
-from .paths import EXECUTED_DIR, EXPERIMENT_NOTEBOOK, FIGURES_DIR, NOTEBOOKS_DIR
+from .paths import EXECUTED_DIR, FIGURES_DIR, NOTEBOOKS_DIR
 from .report import build_report
 from .runs import (PROGRESS_FILE, ExperimentConfig, experiment_config, git_state, load_run, profile_analysis,
                    run_dir)
@@ -25,6 +26,22 @@ PROGRESS_EVERY = 60  # seconds between progress reports while runs train
 
 class NotebookFailed(RuntimeError):
     """A notebook raised; the message names it and the executed copy to open."""
+
+
+class RunFailed(RuntimeError):
+    """A run raised; the message names it, its last error line and the command that reruns it alone."""
+
+
+def train_in_process(experiment: str, seed: int, profile: str, model: str | None, timeout: int) -> None:
+    """One run in its own process through the CLI (`python -m dragon_repro train`): the same `load_or_run` as
+    10_experiment, without a kernel's start-up and figures (about 5 s a run)."""
+    command = [sys.executable, "-m", "dragon_repro", "train", "--experiment", experiment, "--seed", str(seed),
+               "--profile", profile, *(["--model", model] if model else [])]
+    result = subprocess.run(command, capture_output=True, text=True, timeout=timeout)
+    if result.returncode != 0:
+        detail = result.stderr.strip().splitlines()[-1:] or ["(no message)"]
+        raise RunFailed(f"{experiment} seed {seed} failed: {detail[0]}\n  rerun it alone: "
+                        f"python {' '.join(command[1:])}")
 
 
 def execute_notebook(notebook: Path, out: Path, parameters: dict, cell_timeout: int) -> None:
@@ -45,8 +62,8 @@ def _clock(seconds: float) -> str:
 
 def run_experiments(profile: str, model: str | None, seeds: list[int] | None, jobs: int, cell_timeout: int,
                     started: float) -> None:
-    """Each missing (experiment, seed) once through 10_experiment, and each missing benchmark cell, `jobs` at a
-    time (each uses one thread on CPU): longest first, the short benchmark cells last."""
+    """Each missing (experiment, seed) once, and each missing benchmark cell, `jobs` at a time (each uses one
+    thread on CPU): longest first, the short benchmark cells last."""
     plan = planned_runs(profile, seeds)
     configs = {(e, s): experiment_config(e, s, profile, model) for e, s in plan}
     todo = [key for key, config in configs.items() if not (run_dir(config) / "provenance.json").exists()]
@@ -56,10 +73,8 @@ def run_experiments(profile: str, model: str | None, seeds: list[int] | None, jo
           f"{len(cells)} benchmark cells to measure ({jobs} at a time)")
 
     def one(experiment, seed):
-        out = EXECUTED_DIR / profile / "runs" / f"10_experiment-{experiment}-seed{seed}.ipynb"
-        params = {"experiment": experiment, "seed": seed, "profile": profile, "model": model}
         t0 = time.time()
-        execute_notebook(EXPERIMENT_NOTEBOOK, out, params, cell_timeout)
+        train_in_process(experiment, seed, profile, model, cell_timeout)
         return time.time() - t0
 
     with ThreadPoolExecutor(max_workers=jobs) as pool:
