@@ -161,5 +161,5 @@ def confusion_matrices(matrices: dict, classes, title: str = ""):
         sns.heatmap(matrix, annot=True, fmt="d", cbar=False, cmap="Blues", xticklabels=classes, yticklabels=classes,
                     ax=ax)
         ax.set(title=name, xlabel="predicted class", ylabel="true class")
-    fig.suptitle(title)
+    fig.suptitle(title, y=1.04)
     return fig
