@@ -28,7 +28,9 @@ def profile_runs(profile: str, model: str | None = None, seeds: list[int] | None
 def cached_profile_runs(profile: str, runs_root: Path = RUNS_DIR) -> list[Run]:
     """The runs of a profile that are already in the cache, training none: another profile's runs shown beside
     this one's (an empty list when none were run)."""
-    paths = [run_dir(experiment_config(name, seed, profile), runs_root) for name, seed in planned_runs(profile)]
+    configs = [experiment_config(name, seed, profile) for name, seed in planned_runs(profile)]
+    data.ensure_folder(Path(configs[0].task))  # a run's hash holds its data's content: a fresh clone has none yet
+    paths = [run_dir(config, runs_root) for config in configs]
     return [load_run(path) for path in paths if (path / "provenance.json").exists()]
 
 
