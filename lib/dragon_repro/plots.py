@@ -114,17 +114,23 @@ def length_histogram(lengths, marks=(400, 512, 1024), splits=("training", "valid
     return fig
 
 
+def _bars_with_ci(ax, frame, x: str, hue: str, value: str) -> list:
+    """Grouped bars of `value` (as %) per `x`, one per `hue`, with ci_low / ci_high error bars; the x order."""
+    groups, hues = list(dict.fromkeys(frame[x])), list(dict.fromkeys(frame[hue]))
+    width = 0.8 / len(hues)
+    for i, name in enumerate(hues):
+        rows = frame[frame[hue] == name].set_index(x).reindex(groups)
+        positions = np.arange(len(groups)) + width * (i - (len(hues) - 1) / 2)
+        err = np.array([rows[value] - rows["ci_low"], rows["ci_high"] - rows[value]]) * 100
+        ax.bar(positions, rows[value] * 100, width, yerr=err, capsize=4, label=name)
+    return groups
+
+
 def relative_costs(costs, paper: dict[str, float]):
     """The relative cost of the longer max length per measure, one bar per way of batching with its 95% CI,
     and the paper's claim as a black star over each measure."""
     fig, ax = plt.subplots(figsize=(7, 4))
-    measures, modes = list(dict.fromkeys(costs["measure"])), list(dict.fromkeys(costs["batching"]))
-    width = 0.8 / len(modes)
-    for i, mode in enumerate(modes):
-        rows = costs[costs["batching"] == mode].set_index("measure").reindex(measures)
-        x = np.arange(len(measures)) + width * (i - (len(modes) - 1) / 2)
-        err = np.array([rows["relative"] - rows["ci_low"], rows["ci_high"] - rows["relative"]]) * 100
-        ax.bar(x, rows["relative"] * 100, width, yerr=err, capsize=4, label=mode)
+    measures = _bars_with_ci(ax, costs, "measure", "batching", "relative")
     ax.scatter([measures.index(m) for m in paper], [v * 100 for v in paper.values()], **PAPER_STYLE)
     ax.axhline(0, color="black", linewidth=0.8)
     short, long = costs["from_tokens"].iloc[0], costs["to_tokens"].iloc[0]
@@ -138,13 +144,7 @@ def transfer_effects(table):
     """Each claimed step's accuracy change on fresh cases per task, with its family-wise CI, and the paper's
     Task101 gain as a black star: does a step that the paper reports helping on Task101 help on Task102?"""
     fig, ax = plt.subplots(figsize=(8, 4))
-    steps, tasks = list(dict.fromkeys(table["step"])), list(dict.fromkeys(table["task"]))
-    width = 0.8 / len(tasks)
-    for i, task in enumerate(tasks):
-        rows = table[table["task"] == task].set_index("step").reindex(steps)
-        x = np.arange(len(steps)) + width * (i - (len(tasks) - 1) / 2)
-        err = np.array([rows["ours"] - rows["ci_low"], rows["ci_high"] - rows["ours"]]) * 100
-        ax.bar(x, rows["ours"] * 100, width, yerr=err, capsize=4, label=task)
+    steps = _bars_with_ci(ax, table, "step", "task", "ours")
     paper = table.drop_duplicates("step").set_index("step").reindex(steps)["paper"]
     ax.scatter(range(len(steps)), paper * 100, **PAPER_STYLE | {"label": "paper (claimed, Task101)"})
     ax.axhline(0, color="black", linewidth=0.8)
