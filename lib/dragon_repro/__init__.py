@@ -1,4 +1,17 @@
-"""dragon-repro: re-run, audit and extend arXiv 2507.09470 (DRAGON Longformer on Task101)."""
+"""dragon-repro: re-run, audit and extend arXiv 2507.09470 (DRAGON Longformer on Task101).
+
+Layers, each importing only from those below it (tests/test_layers.py):
+    pipeline, __main__      ./run_all.sh and the command line
+    presentation            tables as text, figures, the report
+    analysis                frames, statistics, claims and verdicts over finished runs (no torch)
+    training                fine-tuning, the run cache, the benchmark, verify
+    modeling                models, tokenization and global attention
+    experiments             the config schema and the resolved plan (no torch)
+    tasks                   DRAGON task folders, preprocessing, metrics (no torch)
+    paths, atomic, hashing, processes, gitstate      the ground
+
+This is the one place with a side effect at import: the environment every run is reproduced under.
+"""
 
 import os
 import platform
@@ -6,6 +19,7 @@ import platform
 # Offline unless the user says otherwise: model hubs are unreachable where this suite is meant to run.
 os.environ.setdefault("HF_HUB_OFFLINE", "1")
 os.environ.setdefault("TOKENIZERS_PARALLELISM", "false")
+os.environ.setdefault("CUBLAS_WORKSPACE_CONFIG", ":4096:8")  # lets cuBLAS be deterministic on a GPU
 # CPU kernels pinned to AVX2 (torch's own, MKL's and oneDNN's): without this, the same run gives different bytes on
 # CPUs with and without AVX-512. Set any of them beforehand to choose otherwise; provenance records what was used.
 # They must be set before torch runs its first kernel, so import dragon_repro first.

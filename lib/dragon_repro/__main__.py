@@ -8,7 +8,7 @@ from pathlib import Path
 
 import yaml
 
-from . import data
+from .tasks import data
 
 
 def cmd_data(args) -> None:
@@ -23,13 +23,18 @@ def cmd_validate(args) -> None:
 
 
 def cmd_train(args) -> None:
-    from .runs import experiment_config, load_or_run
-    overrides = dict(_setting(item) for item in args.set)
-    if args.task:
-        overrides["task"] = str(Path(args.task).resolve())
-    config = experiment_config(args.experiment, args.seed, args.profile, args.model, **overrides)
-    data.ensure_folder(Path(config.task))
-    run = load_or_run(config)
+    from .experiments.config import ExperimentConfig
+    from .experiments.plan import PlannedRun, resolve_plan
+    from .paths import RUNS_DIR
+    from .training.runs import load_or_run
+    if args.config:  # a whole config, as the pipeline hands it to a run's process
+        planned = PlannedRun.of(ExperimentConfig.from_settings(json.loads(args.config)), RUNS_DIR)
+    elif args.experiment:
+        plan = resolve_plan(args.profile, args.model, task=args.task)
+        planned = plan.planned(args.experiment, args.seed, **dict(_setting(item) for item in args.set))
+    else:
+        raise ValueError("train needs --experiment (a name from config/experiments.yaml) or --config")
+    run = load_or_run(planned)
     print(("cached: " if run.cached else "trained: ") + str(run.path))
     print(json.dumps({split: {k: v for k, v in m.items() if k not in ("by_length", "confusion")}
                       for split, m in run.metrics.items()}, indent=2))
@@ -37,46 +42,49 @@ def cmd_train(args) -> None:
 
 def _setting(item: str) -> tuple[str, object]:
     """`key=value` with a YAML value: epochs=3, learning_rate=2e-5, global_attention=cls+entities."""
-    from .runs import ExperimentConfig
+    from .experiments.config import SETTING_NAMES
     key, sep, value = item.partition("=")
-    known = sorted(set(ExperimentConfig.__dataclass_fields__) - {"experiment", "seed"})
+    known = sorted(set(SETTING_NAMES) - {"experiment", "seed", "task"})
     if not sep or key.strip() not in known:
         raise ValueError(f"--set expects KEY=VALUE with KEY one of {', '.join(known)}; got {item!r}")
     return key.strip(), yaml.safe_load(value)
 
 
 def cmd_predict(args) -> None:
-    from .runs import predict_with_run
+    from .training.predict import predict_with_run
     out = predict_with_run(Path(args.run), Path(args.data), Path(args.out) if args.out else None)
     print(f"wrote {out}")
 
 
 def cmd_run_all(args) -> None:
-    from .parameters import parse_seeds
+    from .experiments.plan import parse_seeds
     from .pipeline import run_all
     run_all(args.profile, args.model, parse_seeds(args.seeds), args.jobs, args.cell_timeout)
 
 
 def cmd_shaped(args) -> None:
-    from .shapes import ensure_dragon_shaped
+    from .modeling.shapes import ensure_dragon_shaped
     print(ensure_dragon_shaped(args.size, args.weights))
 
 
 def cmd_bench(args) -> None:
-    from .bench import cost_table, epoch_table
-    costs = cost_table(args.profile)
+    from .experiments.plan import resolve_plan
+    from .training.bench import cost_table, epoch_table
+    plan = resolve_plan(args.profile)
+    costs = cost_table(plan)
     print(f"[bench] {costs.model.iloc[0]} on {costs.hardware.iloc[0]}")
     for r in costs.itertuples():
         print(f"[bench] {r.batching:>12} {r.measure}: {r.from_tokens} -> {r.to_tokens} tokens "
               f"{100 * r.relative:+.1f}% [{100 * r.ci_low:+.1f}, {100 * r.ci_high:+.1f}]")
-    for r in epoch_table(args.profile).itertuples():
+    for r in epoch_table(plan).itertuples():
         print(f"[bench] one epoch at {r.max_seq_length} tokens, {r.training}: {r.epoch_seconds:.1f} s "
               f"({r.relative_to_ours:.1f} x our loop)")
 
 
 def cmd_verify(args) -> None:
-    from .verify import verify
-    if not verify(args.profile, args.runs):
+    from .experiments.plan import resolve_plan
+    from .training.verify import verify
+    if not verify(resolve_plan(args.profile), args.runs):
         raise SystemExit(1)
 
 
@@ -94,13 +102,14 @@ def build_parser() -> argparse.ArgumentParser:
     p.set_defaults(handler=cmd_validate)
 
     p = commands.add_parser("train", help="train (or load from the cache) one experiment for one seed")
-    p.add_argument("--experiment", required=True, help="a name from config/experiments.yaml")
+    p.add_argument("--experiment", help="a name from config/experiments.yaml")
     p.add_argument("--seed", type=int, default=0)
     p.add_argument("--profile", default="cpu", help="smoke, cpu (default) or paper")
     p.add_argument("--model", help="override the profile's model: embedded[-w..-L..], tiny, a hub name or a folder")
     p.add_argument("--task", help="DRAGON task folder (default: the profile's, data/<task>-repro)")
     p.add_argument("--set", action="append", default=[], metavar="KEY=VALUE",
                    help="override any experiment setting, e.g. --set epochs=3 (repeatable)")
+    p.add_argument("--config", help="instead of the above: a run's whole config as JSON (config.json's settings)")
     p.set_defaults(handler=cmd_train)
 
     p = commands.add_parser("predict", help="write DRAGON-format predictions with a trained run's model")

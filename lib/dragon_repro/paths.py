@@ -9,19 +9,15 @@ from pathlib import Path
 ROOT = Path(os.environ.get("DRAGON_REPRO_ROOT", Path(__file__).resolve().parents[2]))
 CONFIG_DIR = ROOT / "config"
 NOTEBOOKS_DIR = ROOT / "notebooks"
-EXPERIMENT_NOTEBOOK = NOTEBOOKS_DIR / "10_experiment.ipynb"  # one run; the others analyse many
 MODELS_DIR = ROOT / "models"
 
 OUTPUT = Path(os.environ.get("DRAGON_REPRO_OUTPUT", ROOT))
 DATA_DIR = OUTPUT / "data"
 RESULTS_DIR = OUTPUT / "results"
 RUNS_DIR = RESULTS_DIR / "runs"
+BENCH_DIR = RESULTS_DIR / "bench"
 TABLES_DIR = RESULTS_DIR / "tables"
 FIGURES_DIR = OUTPUT / "figures"
 EXECUTED_DIR = OUTPUT / "notebooks" / "executed"
 REPORT_DIR = OUTPUT / "report"
 
-
-def analysis_notebooks() -> list[Path]:
-    """The notebooks that analyse a profile's runs, in report order."""
-    return [p for p in sorted(NOTEBOOKS_DIR.glob("[0-9][0-9]_*.ipynb")) if p != EXPERIMENT_NOTEBOOK]

@@ -5,7 +5,6 @@ at 4); tfidf_logreg: word 1-2-gram TF-IDF + logistic regression fitted on the tr
 training split's majority class. None of them sees validation or evaluation labels.
 """
 
-import re
 from importlib.metadata import version
 from pathlib import Path
 
@@ -15,9 +14,11 @@ from sklearn.feature_extraction.text import TfidfVectorizer
 from sklearn.linear_model import LogisticRegression
 from sklearn.pipeline import make_pipeline
 
-from . import data
-from .evaluate import classification_metrics, dragon_metric, metrics_by_length, prediction_table
-from .runs import Run
+from ..experiments.plan import Plan
+from ..experiments.records import Run
+from ..tasks import data
+from ..tasks.labels import rule_class, rule_says_true
+from ..tasks.metrics import LONG_CASE_TOKENS, dragon_metric, score_splits
 
 REFERENCES = ("rule", "tfidf_logreg", "majority")
 DESCRIPTIONS = {
@@ -25,23 +26,6 @@ DESCRIPTIONS = {
     "tfidf_logreg": "TF-IDF word 1-2-grams + logistic regression",
     "majority": "majority class of the training split",
 }
-SENTENCE_END = re.compile(r"(?<=\.)\s+")  # a full stop followed by space: decimals such as "3.8 cm" stay whole
-LESION_IN_CM = re.compile(r"\blesion\b.*\bcm\b")
-
-
-def lesions_in_cm(text: str) -> int:
-    """How many sentences describe a lesion measured in centimetres: the quantity both example tasks label."""
-    return sum(bool(LESION_IN_CM.search(sentence)) for sentence in SENTENCE_END.split(text))
-
-
-def rule_says_true(text: str) -> bool:
-    """Task101's definition: some sentence describes a lesion measured in centimetres."""
-    return lesions_in_cm(text) > 0
-
-
-def rule_class(text: str) -> str:
-    """Task102's definition: the number of lesions measured in centimetres, capped at 4."""
-    return str(min(lesions_in_cm(text), 4))
 
 
 # Each builds, from the training split only, a function from texts to class probabilities (columns: `classes`).
@@ -73,8 +57,19 @@ def _majority(train: pd.DataFrame, classes: list):
 _FITTERS = {"rule": _rule, "tfidf_logreg": _tfidf_logreg, "majority": _majority}
 
 
+def plan_references(plan: Plan, tokenizer) -> list[Run]:
+    """The reference points on a plan's cases (its training and validation subsets, its evaluation subset), with
+    the plan's tokenizer counting tokens, scored like its runs."""
+    config = plan.planned("baseline", 0).config
+    task = data.load_task_folder(plan.task)
+    task.splits |= {"training": task["training"].iloc[:config.train_subset],
+                    "validation": task["validation"].iloc[:config.validation_subset]}
+    return reference_runs(task, tokenizer, config.evaluation_subset, config.long_case_threshold,
+                          config.encoding.max_seq_length)
+
+
 def reference_runs(task: data.Task, tokenizer, evaluation_subset: int | None = None,
-                   long_case_threshold: int = 400, max_length: int = 512) -> list[Run]:
+                   long_case_threshold: int = LONG_CASE_TOKENS, max_length: int = 512) -> list[Run]:
     """One Run per reference, with predictions and metrics on validation and each evaluation split present.
 
     `tokenizer` is the profile's, so n_tokens and truncated match a trained run's; `evaluation_subset` keeps
@@ -96,19 +91,8 @@ def reference_runs(task: data.Task, tokenizer, evaluation_subset: int | None = N
     runs = []
     for name in REFERENCES:
         predict = _FITTERS[name](task["training"], classes)
-        metrics, predictions = _score(predict, splits, features, classes, metric, long_case_threshold)
+        probabilities = {split: predict(frame["text"]) for split, frame in splits.items()}
+        metrics, predictions = score_splits(splits, features, probabilities, classes, metric, long_case_threshold)
         config = {"experiment": name, "model": DESCRIPTIONS[name]} | settings
         runs.append(Run(Path("reference") / name, config, metrics, {}, provenance, predictions))
     return runs
-
-
-def _score(predict, splits: dict, features: dict, classes: list, metric: str,
-           long_case_threshold: int) -> tuple[dict, pd.DataFrame]:
-    """Metrics per split exactly as runs.py computes them, and the predictions of all splits in one table."""
-    tables, metrics = [], {}
-    for split, frame in splits.items():
-        table = prediction_table(frame, features[split], predict(frame["text"]), classes).assign(split=split)
-        tables.append(table)
-        metrics[split] = classification_metrics(table, classes, metric) | {
-            "by_length": metrics_by_length(table, long_case_threshold, classes, metric)}
-    return metrics, pd.concat(tables, ignore_index=True)

@@ -5,15 +5,14 @@ import importlib
 import io
 import json
 import re
-import tempfile
 from dataclasses import asdict, dataclass
 from pathlib import Path
 
 import pandas as pd
 from sklearn.model_selection import train_test_split
 
-from .atomic import replace_dir_atomic, write_json_atomic
-from .paths import DATA_DIR
+from ..atomic import staged_dir, write_json_atomic
+from ..paths import DATA_DIR
 
 TASK101 = "Task101_Example_sl_bin_clf"
 TASK102 = "Task102_Example_sl_mc_clf"
@@ -154,17 +153,14 @@ def ensure_folder(folder: Path) -> Path:
 def write_task_folder(folder: Path, config: TaskConfig, splits: dict[str, pd.DataFrame],
                       generation: dict | None = None) -> None:
     """Write all files into a staging folder, then move it into place: no half-written task."""
-    folder = Path(folder)
-    folder.parent.mkdir(parents=True, exist_ok=True)
-    staging = Path(tempfile.mkdtemp(dir=folder.parent, prefix=f".{folder.name}."))
-    write_json_atomic(staging / "nlp-task-configuration.json", asdict(config))
-    if generation:
-        write_json_atomic(staging / GENERATION_FILE, generation)
-    for split, frame in splits.items():
-        records = [{"uid": r.uid, config.input_name: r.text, config.label_name: r.label}
-                   for r in frame.itertuples()]
-        write_json_atomic(staging / f"nlp-{split}-dataset.json", records)
-    replace_dir_atomic(staging, folder)
+    with staged_dir(folder) as staging:
+        write_json_atomic(staging / "nlp-task-configuration.json", asdict(config))
+        if generation:
+            write_json_atomic(staging / GENERATION_FILE, generation)
+        for split, frame in splits.items():
+            records = [{"uid": r.uid, config.input_name: r.text, config.label_name: r.label}
+                       for r in frame.itertuples()]
+            write_json_atomic(staging / f"nlp-{split}-dataset.json", records)
 
 
 # ---------------------------------------------------------------- reading and validation

@@ -3,18 +3,18 @@
 from pathlib import Path
 
 import matplotlib
+import matplotlib.pyplot as plt
+import numpy as np
+import seaborn as sns
 
-matplotlib.use("agg")
-import matplotlib.pyplot as plt  # noqa: E402
-import numpy as np  # noqa: E402
-import seaborn as sns  # noqa: E402
-
-from .paths import FIGURES_DIR  # noqa: E402
+from ..analysis.dataset_tables import LENGTH_MARKS
 
 PAPER_STYLE = {"color": "black", "marker": "*", "s": 140, "zorder": 5, "label": "paper (claimed)"}
 
 
 def use_style() -> None:
+    """The suite's style, drawn headless: a notebook shows the figures its cells return, once each."""
+    matplotlib.use("agg")
     sns.set_theme(context="notebook", style="whitegrid", palette="colorblind")
     plt.rcParams.update({"figure.dpi": 110, "savefig.dpi": 150, "savefig.bbox": "tight", "axes.titleweight": "bold"})
     _show_returned_figures()
@@ -31,9 +31,9 @@ def _show_returned_figures() -> None:
         set_matplotlib_formats("png")
 
 
-def save_figure(fig, name: str, profile: str, figures_dir: Path = FIGURES_DIR) -> Path:
-    """Save `name`.png and `name`.pdf under figures/<profile>/ and return the PNG path."""
-    folder = Path(figures_dir) / profile
+def save_figure(fig, name: str, folder: Path) -> Path:
+    """Save `name`.png and `name`.pdf in `folder` (a plan's figures folder) and return the PNG path."""
+    folder = Path(folder)
     folder.mkdir(parents=True, exist_ok=True)
     for suffix in ("png", "pdf"):  # no creation date in the PDF: the same figure gives the same bytes
         fig.savefig(folder / f"{name}.{suffix}", metadata={"CreationDate": None} if suffix == "pdf" else None)
@@ -101,7 +101,7 @@ def run_curves(history: dict):
     return fig
 
 
-def length_histogram(lengths, marks=(400, 512, 1024), splits=("training", "validation")):
+def length_histogram(lengths, marks=LENGTH_MARKS, splits=("training", "validation")):
     """Token counts per case (log-scaled counts, so the few long cases show), with vertical lines at `marks`."""
     fig, ax = plt.subplots(figsize=(9, 4))
     sns.histplot(lengths[lengths["split"].isin(splits)], x="n_tokens", hue="split", bins=50, element="step", ax=ax)

@@ -4,21 +4,21 @@ The committed bundle (`figures/<profile>/provenance.json`) holds, for every run 
 hash, provenance, the sha256 of its predictions.csv and metrics.json, and its accuracy per split.
 """
 
-import hashlib
 import json
 import tempfile
 from pathlib import Path
 
-from . import data
-from .paths import FIGURES_DIR
-from .runs import Run, config_hash, experiment_config, load_or_run
+from ..experiments.plan import Plan
+from ..experiments.records import Run
+from ..hashing import sha256_hex
+from .runs import load_or_run
 
 RESULT_FILES = ("predictions.csv", "metrics.json")
 
 
 def result_digests(run_path: Path) -> dict[str, str]:
     """sha256 of the files that hold a run's results."""
-    return {name: hashlib.sha256((Path(run_path) / name).read_bytes()).hexdigest() for name in RESULT_FILES}
+    return {name: sha256_hex((Path(run_path) / name).read_bytes()) for name in RESULT_FILES}
 
 
 def bundle_entry(run: Run) -> dict:
@@ -28,10 +28,15 @@ def bundle_entry(run: Run) -> dict:
             "accuracy": {split: m["accuracy"] for split, m in run.metrics.items()}, "provenance": run.provenance}
 
 
-def load_bundle(profile: str, figures_dir: Path = FIGURES_DIR) -> list[dict]:
-    path = Path(figures_dir) / profile / "provenance.json"
+def bundle_file(plan: Plan) -> Path:
+    """Where a plan's bundle lives: beside its figures."""
+    return plan.folders.figures / "provenance.json"
+
+
+def load_bundle(plan: Plan) -> list[dict]:
+    path = bundle_file(plan)
     if not path.exists():
-        raise FileNotFoundError(f"{path}: no committed runs to verify for profile {profile!r}")
+        raise FileNotFoundError(f"{path}: no committed runs to verify for profile {plan.profile!r}")
     return json.loads(path.read_text())
 
 
@@ -63,24 +68,23 @@ def _machine_differences(committed: dict, here: dict) -> list[str]:
             for key, label in keys.items() if here.get(key) != committed.get(key)]
 
 
-def verify(profile: str = "cpu", n_runs: int = 1) -> bool:
-    """Re-train the n cheapest committed runs of a profile into a scratch cache (removed afterwards); print, per
+def verify(plan: Plan, n_runs: int = 1) -> bool:
+    """Re-train the n cheapest committed runs of a plan into a scratch cache (removed afterwards); print, per
     run, "identical" or what differs and by how much. True when every run is identical."""
-    entries = cheapest(load_bundle(profile), n_runs)
-    data.ensure_task()  # a fresh clone has no data yet
+    entries = cheapest(load_bundle(plan), n_runs)
     with tempfile.TemporaryDirectory(prefix="dragon-repro-verify-") as scratch:
-        return all([_verify_one(entry, profile, Path(scratch)) for entry in entries])
+        return all([_verify_one(entry, plan, Path(scratch)) for entry in entries])
 
 
-def _verify_one(entry: dict, profile: str, scratch: Path) -> bool:
-    config = experiment_config(entry["experiment"], entry["seed"], profile, entry["model"])
+def _verify_one(entry: dict, plan: Plan, scratch: Path) -> bool:
+    planned = plan.planned(entry["experiment"], entry["seed"], model=entry["model"]).under(scratch)
     committed = entry["provenance"]
     print(f"[verify] {entry['experiment']} seed {entry['seed']}: run {entry['run']}, committed on "
           f"{committed['device']} ({committed.get('cpu_capability', 'CPU capability not recorded')}, "
           f"{committed.get('torch_threads', '?')} thread), {committed['wall_seconds']:.0f} s; re-training it", flush=True)
-    run = load_or_run(config, scratch, progress=False, save_model=False)
+    run = load_or_run(planned, progress=False, save_model=False)
     differences = compare(entry, run)
     print(f"[verify] {entry['experiment']} seed {entry['seed']}: " + (
-        "identical (predictions.csv and metrics.json, byte for byte; hash " + config_hash(config) + ")"
+        "identical (predictions.csv and metrics.json, byte for byte; hash " + planned.hash + ")"
         if not differences else "DIFFERS: " + "; ".join(differences)), flush=True)
     return not differences

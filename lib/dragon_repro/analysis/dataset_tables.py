@@ -1,27 +1,22 @@
 """Tables of the dataset alone, no runs needed: class balance, token lengths, the long cases, and which
 label-bearing sentences survive truncation."""
 
-import re
-
-import numpy as np
 import pandas as pd
 
-from . import data
-from .features import EncodingOptions, encode_cases
+from ..experiments.config import EncodingOptions
+from ..modeling.encoding import encode_cases
+from ..tasks import data
+from ..tasks.labels import label_evidence
+from ..tasks.metrics import LONG_CASE_TOKENS
 
-# Task101's label is True iff the report has a "lesion of <size> cm" sentence (dragon-prep's generator).
-LABEL_SENTENCE = re.compile(r"lesion of \d+(?:\.\d+)? cm\b")
+LENGTH_MARKS = (LONG_CASE_TOKENS, 512, 1024)  # the paper's long-case mark and its two context lengths
 
 
 def class_balance(task) -> pd.DataFrame:
-    """Cases and the share labelled True per split (sets without labels show NaN)."""
-    rows = []
-    for split, frame in task.splits.items():
-        labelled = frame["label"].notna()
-        rows.append({"split": split, "n": len(frame), "n_true": int(frame["label"][labelled].astype(bool).sum()),
-                     "n_false": int((~frame["label"][labelled].astype(bool)).sum()),
-                     "share_true": frame["label"][labelled].astype(bool).mean() if labelled.any() else np.nan})
-    return pd.DataFrame(rows)
+    """Cases per split and class, in the task's class order (sets without labels count only their cases)."""
+    classes = task.classes()
+    return pd.DataFrame([{"split": split, "n": len(frame)} | {
+        str(c): int((frame["label"] == c).sum()) for c in classes} for split, frame in task.splits.items()])
 
 
 def token_lengths(tokenizer, task, splits=None) -> pd.DataFrame:
@@ -35,7 +30,7 @@ def token_lengths(tokenizer, task, splits=None) -> pd.DataFrame:
     return pd.concat(frames, ignore_index=True)
 
 
-def length_summary(lengths: pd.DataFrame, marks=(400, 512, 1024)) -> pd.DataFrame:
+def length_summary(lengths: pd.DataFrame, marks=LENGTH_MARKS) -> pd.DataFrame:
     """Per split: cases, median and longest token count, and how many exceed each mark."""
     grouped = lengths.groupby("split", sort=False)["n_tokens"]
     summary = grouped.agg(n="size", median="median", max="max")
@@ -68,11 +63,11 @@ def truncation_audit(tokenizer, cases: pd.DataFrame, max_lengths=(512, 1024), si
     length; `evidence_kept_<L>` says whether any does (None for cases labelled False, which have none to lose)."""
     rows = []
     for case in cases.itertuples():
-        sentences = [m.span() for m in LABEL_SENTENCE.finditer(case.text)]
+        sentences = label_evidence(case.text)
         row = {"uid": case.uid, "split": getattr(case, "split", None), "label": case.label,
                "n_tokens": len(tokenizer(case.text)["input_ids"]), "label_sentences": len(sentences)}
         for length in max_lengths:
-            start, end = _kept_span(tokenizer, case.text, EncodingOptions(max_length=length, truncation_side=side))
+            start, end = _kept_span(tokenizer, case.text, EncodingOptions(max_seq_length=length, truncation_side=side))
             kept = sum(start <= s and e <= end for s, e in sentences)
             row |= {f"kept_{length}": kept, f"evidence_kept_{length}": (kept > 0) if sentences else None}
         rows.append(row)

@@ -18,9 +18,9 @@ from safetensors.torch import load_file
 from tokenizers import ByteLevelBPETokenizer
 from transformers import LongformerConfig, LongformerForMaskedLM, RobertaTokenizerFast
 
-from . import data
-from .model import _build_into
-from .paths import MODELS_DIR
+from ..paths import MODELS_DIR
+from ..tasks import data
+from .local_models import build_once
 
 SPECIAL_TOKENS = ["<s>", "<pad>", "</s>", "<unk>", "<mask>"]  # ids 0..4, RoBERTa's order
 REAL_SETTINGS = {"vocab_size": 50265, "pad_token_id": 1, "bos_token_id": 0, "eos_token_id": 2, "sep_token_id": 2,
@@ -37,11 +37,10 @@ WEIGHT_FORMATS = ("safetensors", "bin")
 def ensure_dragon_shaped(size: str = "tiny", weights: str = "safetensors") -> Path:
     """A DRAGON-shaped checkpoint in models/, built once like the other local models (tokenizer trained on the
     Task101 training split, weights drawn in a forked RNG), to pass as `--model FOLDER`."""
-    folder = MODELS_DIR / f"dragon-shaped-{size}-{weights}"
-    if not folder.is_dir():
+    def build(path: Path) -> None:
         texts = list(data.load_task_folder(data.ensure_task())["training"]["text"])
-        _build_into(folder, lambda path: build_dragon_shaped(path, size, weights, texts))
-    return folder
+        build_dragon_shaped(path, size, weights, texts)
+    return build_once(MODELS_DIR / f"dragon-shaped-{size}-{weights}", build)
 
 
 def dragon_config(size: str) -> LongformerConfig:

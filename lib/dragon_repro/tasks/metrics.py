@@ -1,31 +1,31 @@
-"""Per-example predictions and the metrics computed from them."""
+"""Per-case predictions of any single-label task and the metrics computed from them, for trained runs and
+reference points alike (`score_splits`)."""
 
 import numpy as np
 import pandas as pd
-import torch
 from sklearn.metrics import (accuracy_score, cohen_kappa_score, confusion_matrix, f1_score, log_loss,
                              precision_recall_fscore_support, roc_auc_score)
 
-from .features import length_grouped_batches, pad_batch, window_multiple
+LONG_CASE_TOKENS = 400  # the paper's long-case bucket: texts of more than 400 tokens
 
 
-@torch.no_grad()
-def predict_probabilities(model, features, labels=None, batch_size: int = 8, pad_to: int | None = None):
-    """Class probabilities in input order, and the mean loss when labels are given; batches grouped by length."""
-    model.eval()
-    device = next(model.parameters()).device
-    multiple = window_multiple(model)
-    probabilities = np.zeros((len(features), model.config.num_labels), dtype=np.float64)
-    total_loss = 0.0
-    for batch_indices in length_grouped_batches([len(f["input_ids"]) for f in features], batch_size):
-        batch_labels = None if labels is None else [labels[i] for i in batch_indices]
-        batch = pad_batch([features[i] for i in batch_indices], model.config.pad_token_id, multiple, pad_to,
-                          batch_labels)
-        output = model(**{k: v.to(device) for k, v in batch.items()})
-        probabilities[batch_indices] = output.logits.float().softmax(-1).cpu().numpy()
-        if labels is not None:
-            total_loss += output.loss.item() * len(batch_indices)
-    return probabilities, (total_loss / len(features) if labels is not None else None)
+def long_bucket(threshold: int = LONG_CASE_TOKENS) -> str:
+    """The name of the long-case bucket in `metrics_by_length`."""
+    return f">{threshold}"
+
+
+def score_splits(splits: dict[str, pd.DataFrame], features: dict[str, list], probabilities: dict,
+                 classes: list, metric: str, long_case_threshold: int = LONG_CASE_TOKENS) -> tuple[dict, pd.DataFrame]:
+    """Per split: the metrics of its predictions (with those per length bucket), and every split's predictions in
+    one table. `features[split]` gives each case's n_tokens and truncated; `probabilities[split]` its class
+    probabilities in `classes` order."""
+    tables, metrics = [], {}
+    for split, frame in splits.items():
+        table = prediction_table(frame, features[split], probabilities[split], classes).assign(split=split)
+        tables.append(table)
+        metrics[split] = classification_metrics(table, classes, metric) | {
+            "by_length": metrics_by_length(table, long_case_threshold, classes, metric)}
+    return metrics, pd.concat(tables, ignore_index=True)
 
 
 def prediction_table(cases: pd.DataFrame, features, probabilities, classes) -> pd.DataFrame:
@@ -92,9 +92,9 @@ def _kappa(y_true: pd.Series, y_pred: pd.Series, names: list[str], metric: str) 
     return cohen_kappa_score(y_true, y_pred, labels=present, weights="linear" if metric == "linear_kappa" else None)
 
 
-def metrics_by_length(predictions: pd.DataFrame, threshold: int = 400, classes=(False, True),
+def metrics_by_length(predictions: pd.DataFrame, threshold: int = LONG_CASE_TOKENS, classes=(False, True),
                       metric: str = "auc") -> dict[str, dict]:
-    """Metrics for texts of at most / more than `threshold` tokens (the paper's long-case bucket is > 400)."""
+    """Metrics for texts of at most / more than `threshold` tokens (the paper's long-case bucket)."""
     long = predictions["n_tokens"] > threshold
-    buckets = {f"<={threshold}": predictions[~long], f">{threshold}": predictions[long]}
+    buckets = {f"<={threshold}": predictions[~long], long_bucket(threshold): predictions[long]}
     return {name: classification_metrics(frame, classes, metric) for name, frame in buckets.items() if len(frame)}

@@ -6,13 +6,12 @@ so `report/<profile>/index.html` opens from disk with no server.
 
 from datetime import datetime, timezone
 from pathlib import Path
-
 import nbformat
 from nbconvert import HTMLExporter
 
-from .atomic import write_text_atomic
-from .paths import EXECUTED_DIR, REPORT_DIR, analysis_notebooks
-from .runs import git_state
+from ..atomic import write_text_atomic
+from ..experiments.plan import Plan
+from ..gitstate import git_state
 
 DROPPED_TAGS = {"parameters", "injected-parameters"}
 
@@ -31,21 +30,19 @@ def _without_stderr(cell):
     return cell
 
 
-def build_report(profile: str, executed_dir: Path = EXECUTED_DIR, report_dir: Path = REPORT_DIR,
-                 notebooks: list[str] | None = None, git: dict | None = None) -> Path:
-    """Merge `executed_dir/profile/<name>.ipynb` for each analysis notebook, in order, into `report_dir/profile/index.html`.
+def build_report(plan: Plan, git: dict | None = None) -> Path:
+    """Merge the plan's executed analysis notebooks, in order, into `index.html` in its report folder.
 
     `git` is the state of the code the notebooks ran (the pipeline reads it before writing any output); by default,
     the state now."""
-    names = notebooks if notebooks is not None else [p.stem for p in analysis_notebooks()]
-    paths = [Path(executed_dir) / profile / f"{name}.ipynb" for name in names]
+    paths = [plan.folders.executed / f"{name}.ipynb" for name in plan.analysis]
     missing = [str(p) for p in paths if not p.exists()]
     if missing:
-        raise FileNotFoundError(f"report for profile {profile!r}: executed notebook(s) missing: {', '.join(missing)}")
+        raise FileNotFoundError(f"report for {plan.label!r}: executed notebook(s) missing: {', '.join(missing)}")
 
     sources = [nbformat.read(path, as_version=4) for path in paths]
-    merged = nbformat.v4.new_notebook(cells=[nbformat.v4.new_markdown_cell(_header(profile, git or git_state()))])
-    merged.metadata["title"] = f"dragon-repro report ({profile})"
+    merged = nbformat.v4.new_notebook(cells=[nbformat.v4.new_markdown_cell(_header(plan.label, git or git_state()))])
+    merged.metadata["title"] = f"dragon-repro report ({plan.label})"
     if sources:  # kernel and language, for syntax highlighting of any code in outputs
         merged.metadata |= {k: v for k, v in sources[0].metadata.items() if k in ("kernelspec", "language_info")}
     for source in sources:
@@ -57,6 +54,6 @@ def build_report(profile: str, executed_dir: Path = EXECUTED_DIR, report_dir: Pa
     exporter = HTMLExporter(template_name="lab", exclude_input=True, exclude_input_prompt=True,
                             exclude_output_prompt=True)
     html, _ = exporter.from_notebook_node(merged)
-    out = Path(report_dir) / profile / "index.html"
+    out = plan.folders.report / "index.html"
     write_text_atomic(out, html)
     return out

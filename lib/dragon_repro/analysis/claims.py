@@ -39,14 +39,14 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
+from ..experiments.records import Run
+from ..tasks.metrics import LONG_CASE_TOKENS
 from . import stats
 from .paper_claims import load_claims
 from .run_frames import metrics_frame, paired_predictions, per_seed, prediction_matrix, seeds_of
-from .runs import Run
 
 # The primary view first: fresh cases (and the long-case set), then the paper's 100 validation cases.
 VIEWS = {"fresh": {"cases": "fresh", "long": "long"}, "validation": {"cases": "validation", "long": "validation"}}
-LONG_CASE_TOKENS = 400  # the paper's long-case bucket: more than 400 tokens
 COST_MEASURES = {"relative_wall_time": "time per step", "relative_peak_memory": "peak memory"}  # bench.relative_costs
 RUN_MEASURES = ("validation_loss",)  # one value per run
 MIN_SEEDS = 3

@@ -7,7 +7,7 @@ import numpy as np
 import pandas as pd
 import yaml
 
-from .paths import CONFIG_DIR
+from ..paths import CONFIG_DIR
 
 
 def load_claims(path: Path = CONFIG_DIR / "paper_claims.yaml") -> dict:

@@ -8,7 +8,6 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
-from .paths import TABLES_DIR
 
 VERDICT_COLOURS = {"supported": "#d4edda", "larger than claimed": "#e2f0d9", "smaller than claimed": "#fde9d9",
                    "claimed size ruled out": "#f8d7da", "contradicted": "#f1b0b7", "inconclusive": "#fff3cd",
@@ -17,9 +16,9 @@ VERDICT_COLOURS = {"supported": "#d4edda", "larger than claimed": "#e2f0d9", "sm
 VIEW_NAMES = {"fresh": "fresh (primary)", "validation": "validation (paper's view)"}
 
 
-def save_table(frame: pd.DataFrame, name: str, profile: str, tables_dir: Path = TABLES_DIR) -> Path:
-    """Write `name`.csv (for code) and `name`.md (for people) under tables/<profile>/."""
-    folder = Path(tables_dir) / profile
+def save_table(frame: pd.DataFrame, name: str, folder: Path) -> Path:
+    """Write `name`.csv (for code) and `name`.md (for people) in `folder` (a plan's tables folder)."""
+    folder = Path(folder)
     folder.mkdir(parents=True, exist_ok=True)
     frame.to_csv(folder / f"{name}.csv", index=False)
     (folder / f"{name}.md").write_text(frame.to_markdown(index=False, floatfmt=".3f") + "\n")

@@ -4,9 +4,9 @@ paper's sample size."""
 import numpy as np
 import pandas as pd
 
+from ..experiments.records import Run
 from . import stats
 from .run_frames import paired_predictions, per_seed
-from .runs import Run
 
 def _holm(pvalues: pd.Series) -> pd.Series:
     """Holm-adjusted p-values, leaving missing ones missing."""

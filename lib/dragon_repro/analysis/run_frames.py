@@ -1,59 +1,27 @@
 """Frames built from runs: metrics per run and seed, summaries over seeds, predictions aligned case by case, costs,
-loss curves, and which experiments to compare."""
-
-from dataclasses import asdict
-from pathlib import Path
+loss curves and kept epochs."""
 
 import numpy as np
 import pandas as pd
-from transformers import AutoTokenizer
 
-from . import data, stats
-from .model import resolve_model
-from .parameters import planned_runs
-from .paths import RUNS_DIR
-from .reference import reference_runs
-from .runs import Run, experiment_config, load_experiments, load_or_run, load_run, run_dir
+from ..experiments.plan import Plan
+from ..experiments.records import Run
+from ..tasks.metrics import long_bucket
+from . import stats
 
 METRICS = ["accuracy", "precision", "recall", "f1", "roc_auc"]
 
 
-def profile_runs(profile: str, model: str | None = None, seeds: list[int] | None = None,
-                 runs_root: Path = RUNS_DIR, progress: bool = True) -> list[Run]:
-    """Every run of a profile (of the given seeds, in any form parse_seeds takes): from the cache, or trained now."""
-    plan = planned_runs(profile, seeds)
-    return [load_or_run(experiment_config(name, seed, profile, model), runs_root, progress) for name, seed in plan]
-
-
-def cached_profile_runs(profile: str, runs_root: Path = RUNS_DIR) -> list[Run]:
-    """The runs of a profile that are already in the cache, training none: another profile's runs shown beside
-    this one's (an empty list when none were run)."""
-    configs = [experiment_config(name, seed, profile) for name, seed in planned_runs(profile)]
-    data.ensure_folder(Path(configs[0].task))  # a run's hash holds its data's content: a fresh clone has none yet
-    paths = [run_dir(config, runs_root) for config in configs]
-    return [load_run(path) for path in paths if (path / "provenance.json").exists()]
-
-
-def profile_references(profile: str, model: str | None = None) -> list[Run]:
-    """The reference points (rule, TF-IDF + logistic regression, majority class) on the profile's cases, with its
-    tokenizer counting tokens, scored like its runs."""
-    config = experiment_config("baseline", 0, profile, model)
-    task = data.load_task_folder(Path(config.task))
-    task.splits |= {"training": task["training"].iloc[:config.train_subset],
-                    "validation": task["validation"].iloc[:config.validation_subset]}
-    tokenizer = AutoTokenizer.from_pretrained(resolve_model(config.model))
-    return reference_runs(task, tokenizer, config.evaluation_subset, config.long_case_threshold, config.max_seq_length)
-
-
-def metrics_frame(runs: list[Run], long_bucket: str = ">400") -> pd.DataFrame:
+def metrics_frame(runs: list[Run]) -> pd.DataFrame:
     """One row per (experiment, seed, split): the headline metrics, confusion counts and long-case F1."""
     rows = []
     for run in runs:
+        bucket = long_bucket(run.config["long_case_threshold"])
         for split, m in run.metrics.items():
             rows.append({"experiment": run.config["experiment"], "seed": run.config["seed"], "split": split,
                          **{k: v for k, v in m.items() if k != "by_length"},
-                         "long_case_f1": m["by_length"].get(long_bucket, {}).get("f1", np.nan),
-                         "n_long": m["by_length"].get(long_bucket, {}).get("n", 0)})
+                         "long_case_f1": m["by_length"].get(bucket, {}).get("f1", np.nan),
+                         "n_long": m["by_length"].get(bucket, {}).get("n", 0)})
     frame = pd.DataFrame(rows)
     if "fp" in frame:  # binary tasks
         frame["fp_per_100"] = 100 * frame["fp"] / frame["n"]
@@ -151,34 +119,16 @@ def deltas_from(frame: pd.DataFrame, reference: str, column: str, by=("split",))
     return joined.assign(**{column: joined[column] - joined["_ref"]}).drop(columns="_ref")
 
 
-def experiments_in(groups=("ladder", "check"), runs: list[Run] | None = None, spec: dict | None = None) -> list[str]:
-    """Experiments of the given groups in experiments.yaml order; with `runs`, only those that were run."""
-    spec = spec or load_experiments()
-    names = [name for name, e in spec["experiments"].items() if e.get("group") in groups]
-    ran = None if runs is None else {r.config["experiment"] for r in runs}
-    return [name for name in names if ran is None or name in ran]
-
-
-def ladder_comparisons(runs: list[Run] | None = None, spec: dict | None = None) -> list[tuple[str, str]]:
-    """Each ladder step against the step it builds on, then the first step against the last (baseline, optimized)."""
-    spec = spec or load_experiments()
-    ladder = experiments_in(("ladder",), runs, spec)
-    pairs = [(spec["experiments"][name]["base"], name) for name in ladder
-             if spec["experiments"][name].get("base") in ladder]
-    return pairs + ([(ladder[0], ladder[-1])] if (ladder[0], ladder[-1]) not in pairs and len(ladder) > 1 else [])
-
-
-def dragon_baseline_settings(profile: str, spec: dict | None = None) -> pd.DataFrame:
-    """Our baseline's settings in a profile beside dragon-baseline 0.4.6's, with where each of those comes from."""
-    spec = spec or load_experiments()
-    config = experiment_config("baseline", 0, profile, spec=spec)
-    ours = asdict(config) | {"truncation_side": config.truncation_side or "task"}
-    ours["seed"] = ", ".join(map(str, sorted({seed for _, seed in planned_runs(profile)})))
-    if config.learning_rate_scale != 1:
-        ours["learning_rate"] = f"{config.learning_rate:g} x {config.learning_rate_scale:g} (profile {profile})"
+def dragon_baseline_settings(plan: Plan) -> pd.DataFrame:
+    """Our baseline's settings in a plan beside dragon-baseline 0.4.6's, with where each of those comes from."""
+    config = plan.planned("baseline", 0).config
+    ours = config.settings() | {"seed": ", ".join(map(str, plan.seeds))}
+    if config.training.learning_rate_scale != 1:
+        ours["learning_rate"] = (f"{config.training.learning_rate:g} x {config.training.learning_rate_scale:g} "
+                                 f"(profile {plan.profile})")
     return pd.DataFrame([{"setting": name, "dragon-baseline 0.4.6": ref["value"],
-                          f"ours ({profile})": ours.get(name, ref.get("ours")), "source": ref["source"]}
-                         for name, ref in spec["dragon_baseline"].items()]).fillna("none").astype(str)
+                          f"ours ({plan.profile})": ours.get(name, ref.get("ours")), "source": ref["source"]}
+                         for name, ref in plan.dragon_baseline.items()]).fillna("none").astype(str)
 
 
 def kept_epochs(runs: list[Run]) -> pd.DataFrame:

@@ -1,0 +1,204 @@
+"""The resolved plan: a profile, with the model, seeds, task and jobs a user chose, turned once per process into
+everything the rest of the suite needs: every run's config, hash and folder, the output folders, the analysis
+notebooks, the benchmark settings and the number of jobs. The pipeline, verify, the benchmark and the notebooks
+take a plan; only `resolve_plan` reads experiments.yaml.
+
+A notebook (or `./run_all.sh --seeds/--model`) run with other seeds or another model than its profile's writes its
+tables, figures, executed notebooks and report under `<profile>-<what changed>`, never over the profile's
+committed outputs.
+"""
+
+import os
+import re
+from dataclasses import dataclass, field
+from functools import lru_cache
+from importlib.metadata import version
+from pathlib import Path
+
+import yaml
+
+from .. import paths
+from ..hashing import files_hash, value_hash
+from ..tasks import data
+from .config import ExperimentConfig, experiment_config, load_experiments, profile_spec, with_truncation_side
+
+PACKAGE_DIR = Path(__file__).resolve().parents[1]
+# The code that decides what a run produces; a change to any of it invalidates cached runs.
+CODE_FILES = ("tasks/data.py", "tasks/preprocess.py", "tasks/metrics.py", "experiments/config.py",
+              "modeling/attention.py", "modeling/encoding.py", "modeling/batching.py", "modeling/model.py",
+              "modeling/local_models.py", "modeling/shapes.py", "training/train.py", "training/predict.py",
+              "training/runs.py")
+HASHED_PACKAGES = ("torch", "transformers")
+
+
+@lru_cache(maxsize=1)
+def code_version() -> str:
+    files = [PACKAGE_DIR / name for name in CODE_FILES] + sorted((PACKAGE_DIR / "resources").glob("*"))
+    return files_hash(files)
+
+
+@lru_cache(maxsize=None)
+def data_fingerprint(task: str) -> str:
+    """A task folder's content, hashed once per process."""
+    return files_hash(sorted(Path(task).glob("nlp-*.json")))
+
+
+def config_hash(config: ExperimentConfig) -> str:
+    """Hash of everything that decides the result; the task folder enters by content, not by path."""
+    keyed = config.settings() | {"task": data_fingerprint(config.task), "code": code_version(),
+                                 "packages": {p: version(p) for p in HASHED_PACKAGES}}
+    return value_hash(keyed)
+
+
+@dataclass(frozen=True)
+class PlannedRun:
+    """One run of a plan: its config, the hash of that config and the cache folder it lives in."""
+    config: ExperimentConfig
+    hash: str
+    path: Path
+
+    @classmethod
+    def of(cls, config: ExperimentConfig, runs_root: Path) -> "PlannedRun":
+        digest = config_hash(config)
+        return cls(config, digest, Path(runs_root) / config.experiment / f"{config.seed}-{digest}")
+
+    def under(self, runs_root: Path) -> "PlannedRun":
+        """The same run cached under another root (a scratch cache)."""
+        return PlannedRun(self.config, self.hash, Path(runs_root) / self.path.parent.name / self.path.name)
+
+    @property
+    def done(self) -> bool:
+        return (self.path / "provenance.json").exists()  # written last: its presence marks a complete run
+
+
+@dataclass(frozen=True)
+class Folders:
+    """Where a plan's results go: the shared caches, and one folder per output kind named by the plan's label."""
+    runs: Path
+    bench: Path
+    tables: Path
+    figures: Path
+    executed: Path
+    report: Path
+
+
+@dataclass(frozen=True)
+class Plan:
+    profile: str
+    label: str  # the profile, or the profile and what the user changed (`output_label`)
+    task: Path
+    runs: tuple[PlannedRun, ...]
+    analysis: tuple[str, ...]  # the analysis notebooks of the report, in order
+    benchmark: dict | None  # experiments.yaml `benchmarks:` of this profile; None: none
+    jobs: int
+    folders: Folders
+    truncation_side: str  # the task's recommended side, for configs that name none
+    notebook_parameters: dict  # the parameters a notebook resolves this plan from (profile, model, seeds)
+    run_settings: dict = field(repr=False)  # the profile's run settings, the user's choices applied
+    experiments: dict = field(repr=False)  # experiments.yaml `experiments:`, in its order
+    dragon_baseline: dict = field(repr=False)  # experiments.yaml `dragon_baseline:`
+
+    @property
+    def model(self) -> str:
+        return self.run_settings["model"]
+
+    @property
+    def seeds(self) -> list[int]:
+        return sorted({r.config.seed for r in self.runs})
+
+    def planned(self, experiment: str, seed: int, **overrides) -> PlannedRun:
+        """Any experiment at any seed under this plan's profile and choices, with any setting overridden."""
+        return _planned_run(experiment, seed, self.run_settings | overrides, self.experiments, self.truncation_side,
+                            self.folders.runs)
+
+    def experiments_in(self, groups=("ladder", "check")) -> list[str]:
+        """The planned experiments of the given groups, in experiments.yaml order."""
+        planned = {r.config.experiment for r in self.runs}
+        return [name for name, e in self.experiments.items() if e.get("group") in groups and name in planned]
+
+    def ladder_comparisons(self) -> list[tuple[str, str]]:
+        """Each planned ladder step against the step it builds on, then the first step against the last."""
+        ladder = self.experiments_in(("ladder",))
+        pairs = [(self.experiments[name]["base"], name) for name in ladder
+                 if self.experiments[name].get("base") in ladder]
+        return pairs + ([(ladder[0], ladder[-1])] if len(ladder) > 1 and (ladder[0], ladder[-1]) not in pairs else [])
+
+
+def parse_seeds(seeds) -> list[int] | None:
+    """None (the profile's seeds), a list of ints, or what a user types: 1, "1", "0,1", "[0, 1]"."""
+    values = seeds
+    if isinstance(seeds, str):
+        text = seeds.strip()
+        try:
+            values = yaml.safe_load(text if text.startswith("[") else f"[{text}]")
+        except yaml.YAMLError:
+            values = text
+    if values is None:
+        return None
+    values = [values] if isinstance(values, int) and not isinstance(values, bool) else values
+    if not isinstance(values, (list, tuple)) or not values or \
+            not all(isinstance(s, int) and not isinstance(s, bool) for s in values):
+        raise ValueError(f"parameter 'seeds': expected a list of integers such as [0, 1] (or None), got {seeds!r}")
+    return sorted(set(values))
+
+
+def output_label(profile: str, model: str | None = None, seeds=None) -> str:
+    """The folder name for a profile's outputs: the profile itself, or the profile and what was changed."""
+    seeds = parse_seeds(seeds)
+    label = profile
+    if model:
+        label += "-model-" + re.sub(r"[^A-Za-z0-9.]+", "-", model.rstrip("/").rsplit("/", 1)[-1])
+    if seeds is not None:
+        label += "-seeds" + "-".join(map(str, seeds))
+    return label
+
+
+def resolve_plan(profile: str = "cpu", model: str | None = None, seeds=None, task: str | Path | None = None,
+                 jobs: int | None = None) -> Plan:
+    """The plan of a profile with the user's choices (seeds in any form `parse_seeds` takes; `task` a DRAGON task
+    folder), resolved once per process: a second call with the same choices returns the same plan."""
+    seeds = parse_seeds(seeds)
+    return _resolve(profile, model or None, tuple(seeds) if seeds else None,
+                    str(Path(task).resolve()) if task else None, jobs)
+
+
+@lru_cache(maxsize=None)
+def _resolve(profile: str, model: str | None, seeds: tuple[int, ...] | None, task: str | None,
+             jobs: int | None) -> Plan:
+    spec = load_experiments()
+    settings = profile_spec(profile, spec)
+    folder = data.ensure_folder(_task_folder(task or settings.get("task", data.TASK101)))
+    side = data.read_task_config(folder).recommended_truncation_side
+    run_settings = settings | {"task": str(folder)} | ({"model": model} if model else {})
+    run_settings.setdefault("model", ExperimentConfig(experiment="").model)
+    label = output_label(profile, model, seeds)
+    folders = Folders(paths.RUNS_DIR, paths.BENCH_DIR, paths.TABLES_DIR / label, paths.FIGURES_DIR / label,
+                      paths.EXECUTED_DIR / label, paths.REPORT_DIR / label)
+    runs = tuple(_planned_run(name, seed, run_settings, spec["experiments"], side, folders.runs)
+                 for name, seed in _planned_pairs(profile, settings, spec, seeds))
+    return Plan(profile, label, folder, runs, tuple(settings.get("analysis", spec["analysis"])),
+                spec["benchmarks"].get(profile), jobs or settings.get("jobs") or os.cpu_count() or 1, folders, side,
+                {"profile": profile, "model": model, "seeds": list(seeds) if seeds else None},
+                run_settings, spec["experiments"], spec["dragon_baseline"])
+
+
+def _planned_run(experiment: str, seed: int, run_settings: dict, experiments: dict, truncation_side: str,
+                 runs_root: Path) -> PlannedRun:
+    config = experiment_config(experiment, seed, run_settings, experiments)
+    return PlannedRun.of(with_truncation_side(config, truncation_side), runs_root)
+
+
+def _task_folder(task: str) -> Path:
+    """A generated task's name stands for its default folder; anything else is a folder."""
+    return data.default_folder(task) if task in data.GENERATED_TASKS else Path(task)
+
+
+def _planned_pairs(profile: str, settings: dict, spec: dict, seeds: tuple[int, ...] | None) -> list[tuple[str, int]]:
+    """Every (experiment, seed) the profile runs, in ladder order, kept to `seeds` if given."""
+    by_experiment = settings["seeds"]
+    pairs = [(name, seed) for name in settings.get("experiments", spec["experiments"])
+             for seed in by_experiment.get(name, by_experiment["default"])]
+    unplanned = sorted(set(seeds or []) - {seed for _, seed in pairs})
+    if unplanned:
+        raise ValueError(f"parameter 'seeds': profile {profile!r} plans no run with seed(s) {unplanned}")
+    return [(name, seed) for name, seed in pairs if seeds is None or seed in seeds]

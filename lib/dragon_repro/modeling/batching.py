@@ -1,0 +1,48 @@
+"""Length-aware batches for Longformer: padded to the batch's longest text rounded up to the attention window."""
+
+import math
+
+import torch
+
+PADDED_KEYS = ("input_ids", "attention_mask", "global_attention_mask")
+
+
+def window_multiple(config) -> int:
+    """Longformer pads every sequence to a multiple of its attention window (a model config's); we pad there
+    ourselves."""
+    window = config.attention_window
+    return max(window) if isinstance(window, (list, tuple)) else window
+
+
+def padded_length(longest: int, multiple: int) -> int:
+    return math.ceil(longest / multiple) * multiple
+
+
+def pad_features(features: list[dict], pad_token_id: int, length: int) -> list[dict]:
+    """Each case right-padded to exactly `length` tokens: pad tokens, masked out of attention and global attention."""
+    pads = {"input_ids": pad_token_id, "attention_mask": 0, "global_attention_mask": 0}
+    return [f | {key: f[key] + [pad] * (length - len(f[key])) for key, pad in pads.items()} for f in features]
+
+
+def pad_batch(features: list[dict], pad_token_id: int, multiple: int, pad_to: int | None = None,
+              labels=None) -> dict[str, torch.Tensor]:
+    """Right-pad to the batch's longest text rounded up to `multiple` (or to `pad_to`), never to max length."""
+    length = padded_length(pad_to or max(len(f["input_ids"]) for f in features), multiple)
+    padded = pad_features(features, pad_token_id, length)
+    batch = {key: torch.tensor([f[key] for f in padded]) for key in PADDED_KEYS}
+    if labels is not None:
+        batch["labels"] = torch.tensor(labels)
+    return batch
+
+
+def length_grouped_batches(lengths, batch_size: int, generator: torch.Generator | None = None) -> list[list[int]]:
+    """Batches of similar length. Shuffled (with `generator`) in groups of 50 batches, then sorted within a group."""
+    order = torch.randperm(len(lengths), generator=generator).tolist() if generator else list(range(len(lengths)))
+    group = batch_size * 50
+    batches = []
+    for start in range(0, len(order), group):
+        chunk = sorted(order[start:start + group], key=lambda i: -lengths[i])
+        batches += [chunk[j:j + batch_size] for j in range(0, len(chunk), batch_size)]
+    if generator:
+        batches = [batches[i] for i in torch.randperm(len(batches), generator=generator).tolist()]
+    return batches

@@ -1,0 +1,207 @@
+"""What 1024 tokens cost, measured side by side: time per optimizer step and peak memory, with every batch padded
+to max_seq_length (DRAGON's way) or to its longest text (ours); and the suite's loop against the HF Trainer.
+
+Two measurements, each cached like a run (by a hash of its config and code) and each in a fresh process:
+- *step cells* train one padded length at a time: warm-up steps, then timed steps, each with its peak memory
+  growth over the loaded model (process RSS on CPU, `max_memory_allocated` on a GPU). An epoch's cost under either
+  way of batching then follows from the padded lengths its batches have (`batch_plan`): Longformer pads every
+  batch to a multiple of its attention window, so with the real window of 512 a step costs one of two amounts.
+- *epoch cells* time one full epoch three ways on the same cases: our loop (length-aware), our loop with every
+  case padded to max_seq_length, and the HF Trainer fed as dragon-baseline feeds it (padded to max_seq_length).
+"""
+
+import json
+import sys
+import time
+from concurrent.futures import ThreadPoolExecutor, as_completed
+from dataclasses import asdict
+from importlib.metadata import version
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+import torch
+from transformers import AutoConfig
+
+from ..atomic import write_json_atomic
+from ..experiments.plan import HASHED_PACKAGES, Plan, code_version
+from ..hashing import files_hash, value_hash
+from ..modeling.batching import length_grouped_batches, padded_length, window_multiple
+from ..modeling.model import load_tokenizer, resolve_model
+from ..modeling.shapes import dragon_config
+from ..processes import ChildFailed, run_checked
+from .measure import EpochCell, StepCell, encoded, measure_epoch, measure_steps, training_texts
+from .provenance import machine_provenance, memory_kind
+from .runs import deterministic_torch
+
+BATCHING = ("padded", "length-aware")  # DRAGON's way (to max_seq_length), and ours (to each batch's longest)
+N_RESAMPLES = 10_000
+BENCH_FILES = (Path(__file__), Path(__file__).with_name("measure.py"))
+
+
+# ---------------------------------------------------------------- the plan: which cells a profile measures
+
+def benchmark_of(plan: Plan) -> dict:
+    """The plan's benchmark settings (experiments.yaml: benchmarks)."""
+    if plan.benchmark is None:
+        raise ValueError(f"profile {plan.profile!r} has no benchmark in experiments.yaml (benchmarks:)")
+    return plan.benchmark
+
+
+def plan_cells(plan: Plan) -> list:
+    """Every step and epoch cell of a plan's benchmark; none for a profile without one (transfer)."""
+    return step_cells(plan.benchmark) + epoch_cells(plan.benchmark) if plan.benchmark else []
+
+
+def step_cells(settings: dict) -> list[StepCell]:
+    """A cell per padded length that either way of batching gives the training set."""
+    steps = settings["steps"]
+    lengths = sorted({length for max_length in steps["lengths"] for mode in BATCHING
+                      for length in batch_plan(steps["model"], max_length, mode, steps["batch_size"])})
+    options = {k: v for k, v in steps.items() if k != "lengths"}
+    return [StepCell(padded_length=length, **options) for length in lengths]
+
+
+def epoch_cells(settings: dict) -> list[EpochCell]:
+    epochs = settings["epochs"]
+    return [EpochCell(max_seq_length=length, **{k: v for k, v in epochs.items() if k != "lengths"})
+            for length in epochs["lengths"]]
+
+
+def is_real_architecture(model: str) -> bool:
+    """Whether a model has Longformer-base's shape as the paper's model has it (the weights aside)."""
+    real, config = dragon_config("base"), AutoConfig.from_pretrained(resolve_model(model))
+    keys = ("hidden_size", "num_hidden_layers", "num_attention_heads", "intermediate_size", "attention_window",
+            "vocab_size", "max_position_embeddings")
+    return all(getattr(config, k) == getattr(real, k) for k in keys)
+
+
+def batch_plan(model: str, max_length: int, mode: str, batch_size: int, seed: int = 0) -> list[int]:
+    """The padded length of every batch of one training epoch: `padded` (all at max_length) or `length-aware`
+    (each at its longest text, rounded up to the attention window, as our loop batches)."""
+    window = window_multiple(AutoConfig.from_pretrained(resolve_model(model)))
+    lengths = [len(f["input_ids"]) for f in encoded(load_tokenizer(model), training_texts(), max_length)]
+    batches = length_grouped_batches(lengths, batch_size, torch.Generator().manual_seed(seed))
+    if mode == "padded":
+        return [padded_length(max_length, window)] * len(batches)
+    return [padded_length(max(lengths[i] for i in batch), window) for batch in batches]
+
+
+# ---------------------------------------------------------------- the cache
+
+def cell_hash(cell) -> str:
+    return value_hash({"kind": type(cell).__name__, **asdict(cell), "code": code_version(),
+                       "bench": files_hash(BENCH_FILES), "packages": {p: version(p) for p in HASHED_PACKAGES}})
+
+
+def cell_file(cell, root: Path) -> Path:
+    name = "steps" if isinstance(cell, StepCell) else "epoch"
+    length = cell.padded_length if isinstance(cell, StepCell) else cell.max_seq_length
+    return Path(root) / f"{name}-{Path(cell.model).name}-{length}-{cell_hash(cell)}.json"
+
+
+def load_or_measure(cells: list, root: Path, jobs: int = 1, progress: bool = True) -> list[dict]:
+    """Each cell's cached result, measuring the missing ones `jobs` at a time, each in a fresh process."""
+    missing = [c for c in cells if not cell_file(c, root).exists()]
+    with ThreadPoolExecutor(max_workers=jobs) as pool:
+        futures = {pool.submit(measure_in_child, cell, cell_file(cell, root)): cell for cell in missing}
+        for future in as_completed(futures):
+            future.result()
+            if progress:
+                print(f"[bench] {cell_file(futures[future], root).stem}: measured", flush=True)
+    return [json.loads(cell_file(c, root).read_text()) for c in cells]
+
+
+def measure_in_child(cell, out: Path) -> dict:
+    """A fresh Python process measures the cell (its peak memory is its own) and writes `out` atomically."""
+    code = "import sys; from dragon_repro.training import bench; bench.measure_into(*sys.argv[1:])"
+    try:
+        run_checked([sys.executable, "-c", code, type(cell).__name__, json.dumps(asdict(cell)), str(out)])
+    except ChildFailed as err:
+        raise RuntimeError(f"benchmark cell {out.stem} failed: {err}") from None
+    return json.loads(out.read_text())
+
+
+def measure_into(kind: str, cell_json: str, out: str) -> None:
+    cell = {"StepCell": StepCell, "EpochCell": EpochCell}[kind](**json.loads(cell_json))
+    started = time.perf_counter()
+    with deterministic_torch():  # the runs' own setting: one thread on CPU
+        result = measure_steps(cell) if isinstance(cell, StepCell) else measure_epoch(cell)
+        provenance = machine_provenance() | {"memory_kind": memory_kind(),
+                                             "wall_seconds": time.perf_counter() - started}
+    write_json_atomic(Path(out), {"cell": {"kind": kind, **asdict(cell)}, "result": result, "provenance": provenance})
+
+
+# ---------------------------------------------------------------- from cells to the cost of 1024 tokens
+
+def cost_table(plan: Plan) -> pd.DataFrame:
+    """The relative cost of the longer max length, per way of batching, with the model and hardware named."""
+    settings = benchmark_of(plan)
+    steps = settings["steps"]
+    results = load_or_measure(step_cells(settings), plan.folders.bench)
+    plans = {mode: {n: batch_plan(steps["model"], n, mode, steps["batch_size"]) for n in steps["lengths"]}
+             for mode in BATCHING}
+    hardware = sorted({f"{r['provenance']['device']}, {r['provenance']['cpu_capability']}, "
+                       f"{r['provenance']['torch_threads']} thread(s)" for r in results})
+    return pd.DataFrame(relative_costs(results, plans)).assign(
+        model=steps["model"], real_architecture=is_real_architecture(steps["model"]), hardware="; ".join(hardware))
+
+
+def step_table(plan: Plan) -> pd.DataFrame:
+    """Per padded length: the timed steps' median, fastest and slowest seconds, and median peak memory (MiB)."""
+    rows = []
+    for r in load_or_measure(step_cells(benchmark_of(plan)), plan.folders.bench):
+        seconds, peaks = np.asarray(r["result"]["step_seconds"]), np.asarray(r["result"]["step_peak_mib"])
+        rows.append({"padded_length": r["cell"]["padded_length"], "timed_steps": len(seconds),
+                     "median_seconds": np.median(seconds), "fastest_seconds": seconds.min(),
+                     "slowest_seconds": seconds.max(), "median_peak_mib": np.median(peaks),
+                     "memory_kind": r["provenance"]["memory_kind"]})
+    return pd.DataFrame(rows)
+
+
+def epoch_table(plan: Plan) -> pd.DataFrame:
+    """One epoch's training seconds per way of training, and the HF Trainer's time over our loop's."""
+    rows = []
+    for r in load_or_measure(epoch_cells(benchmark_of(plan)), plan.folders.bench):
+        seconds = r["result"]["epoch_seconds"]
+        ours = seconds["ours, length-aware"]
+        rows += [{"max_seq_length": r["cell"]["max_seq_length"], "training": name, "epoch_seconds": value,
+                  "relative_to_ours": value / ours, "model": r["cell"]["model"], "cases": r["result"]["n_cases"]}
+                 for name, value in seconds.items()]
+    return pd.DataFrame(rows)
+
+
+def relative_costs(step_results: list[dict], plans: dict[str, dict[int, list[int]]], seed: int = 0) -> list[dict]:
+    """Per way of batching, the relative cost of the longer max length over the shorter one in time per step (the
+    mean over an epoch's batch plan) and in peak memory (the epoch's largest batch), with bootstrap CIs over the
+    timed steps. `plans[mode][max_length]` is `batch_plan`'s list of padded lengths."""
+    samples = {key: {r["cell"]["padded_length"]: np.asarray(r["result"][key]) for r in step_results}
+               for key in ("step_seconds", "step_peak_mib")}
+    rng = np.random.default_rng(seed)
+    rows = []
+    for mode, by_max in plans.items():
+        short, long = sorted(by_max)
+        for measure, key, summary in (("time per step", "step_seconds", _mean_over_plan),
+                                      ("peak memory", "step_peak_mib", _peak_over_plan)):
+            medians = {length: np.median(v) for length, v in samples[key].items()}
+            point = {n: summary(by_max[n], medians) for n in (short, long)}
+            draws = [_resampled(samples[key], rng) for _ in range(N_RESAMPLES)]
+            ratios = np.array([summary(by_max[long], d) / summary(by_max[short], d) - 1 for d in draws])
+            rows.append({"batching": mode, "measure": measure, "from_tokens": short, "to_tokens": long,
+                         "at_from": point[short], "at_to": point[long], "relative": point[long] / point[short] - 1,
+                         "ci_low": np.quantile(ratios, 0.025), "ci_high": np.quantile(ratios, 0.975),
+                         "batches_over_short": sum(length > short for length in by_max[long]),
+                         "batches": len(by_max[long]), "timed_steps": min(map(len, samples[key].values()))})
+    return rows
+
+
+def _resampled(samples: dict, rng) -> dict:
+    return {k: np.median(rng.choice(v, size=len(v))) for k, v in samples.items()}
+
+
+def _mean_over_plan(plan: list[int], per_length: dict) -> float:
+    return float(np.mean([per_length[length] for length in plan]))
+
+
+def _peak_over_plan(plan: list[int], per_length: dict) -> float:
+    return float(per_length[max(plan)])

@@ -1,0 +1,54 @@
+"""Class probabilities from a model, and DRAGON-format predictions from a trained run's saved model."""
+
+import json
+from pathlib import Path
+
+import numpy as np
+import torch
+
+from ..atomic import write_json_atomic
+from ..experiments.config import ExperimentConfig
+from ..modeling.batching import length_grouped_batches, pad_batch, window_multiple
+from ..modeling.encoding import encode_cases
+from ..modeling.model import load_model_and_tokenizer
+from ..tasks import data
+
+
+@torch.no_grad()
+def predict_probabilities(model, features, labels=None, batch_size: int = 8, pad_to: int | None = None):
+    """Class probabilities in input order, and the mean loss when labels are given; batches grouped by length."""
+    model.eval()
+    device = next(model.parameters()).device
+    multiple = window_multiple(model.config)
+    probabilities = np.zeros((len(features), model.config.num_labels), dtype=np.float64)
+    total_loss = 0.0
+    for batch_indices in length_grouped_batches([len(f["input_ids"]) for f in features], batch_size):
+        batch_labels = None if labels is None else [labels[i] for i in batch_indices]
+        batch = pad_batch([features[i] for i in batch_indices], model.config.pad_token_id, multiple, pad_to,
+                          batch_labels)
+        output = model(**{k: v.to(device) for k, v in batch.items()})
+        probabilities[batch_indices] = output.logits.float().softmax(-1).cpu().numpy()
+        if labels is not None:
+            total_loss += output.loss.item() * len(batch_indices)
+    return probabilities, (total_loss / len(features) if labels is not None else None)
+
+
+def predict_with_run(run: Path, source: Path, out: Path | None = None) -> Path:
+    """DRAGON-format predictions (uid + probability of True, or the class) from a run's saved model, keyed by the
+    task's label name without `_target`."""
+    settings = {k: v for k, v in json.loads((run / "config.json").read_text()).items() if k != "config_hash"}
+    config = ExperimentConfig.from_settings(settings)
+    if not (run / "model").is_dir():
+        raise FileNotFoundError(f"{run}: no saved model (was it trained with save_model=False?)")
+    task = data.load_task_folder(Path(config.task)) if Path(config.task).is_dir() else None
+    task_config = data.read_task_config(source) if source.is_dir() else task.config
+    cases = data.read_dataset(source / "nlp-test-dataset.json" if source.is_dir() else source, task_config,
+                              require_labels=False)
+    classes = task.classes() if task else [False, True]
+    model, tokenizer = load_model_and_tokenizer(str(run / "model"), num_labels=len(classes))
+    probabilities, _ = predict_probabilities(model, encode_cases(tokenizer, list(cases["text"]), config.encoding))
+    values = probabilities[:, 1].tolist() if task_config.is_binary else [classes[i] for i in probabilities.argmax(1)]
+    out = out or run / "nlp-predictions-dataset.json"
+    key = task_config.label_name.removesuffix("_target")  # DRAGON's submission format, as dragon-eval reads it
+    write_json_atomic(out, [{"uid": uid, key: value} for uid, value in zip(cases["uid"], values)])
+    return out

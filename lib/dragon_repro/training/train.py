@@ -1,0 +1,167 @@
+"""Fine-tuning in the canonical accelerate shape: Accelerator → prepare → accumulate → backward → step.
+
+Beside the loop, small pieces: `BestEpoch` keeps the weights of the epoch with the lowest validation loss and
+stops early, as the HF Trainer's load_best_model_at_end and EarlyStoppingCallback do; `TrainingLog` records every
+optimizer step and epoch, the peak memory and the progress.
+"""
+
+import copy
+import math
+import time
+from collections.abc import Callable
+
+import psutil
+import torch
+from accelerate import Accelerator
+from torch.utils.data import DataLoader, Sampler
+from tqdm.auto import tqdm
+from transformers import get_scheduler
+
+from ..experiments.config import TrainingOptions
+from ..modeling.batching import length_grouped_batches, pad_batch, window_multiple
+from .predict import predict_probabilities
+from .provenance import memory_kind
+
+
+def fine_tune(model, train_features, train_labels, val_features, val_labels, options: TrainingOptions,
+              seed: int, progress: bool = True, on_step: Callable[[dict], None] | None = None):
+    """Train in place; returns the history and the kept weights' validation probabilities. `on_step` gets
+    {epoch, epochs, step, steps} after each optimizer step."""
+    accelerator = Accelerator(gradient_accumulation_steps=options.gradient_accumulation_steps,
+                              mixed_precision="bf16" if options.bf16 and torch.cuda.is_available() else "no")
+    loader = training_loader(model, train_features, train_labels, options.batch_size, seed)
+    # The fused kernel is ~10x faster on CPU as well as on GPU.
+    optimizer = torch.optim.AdamW(model.parameters(), lr=options.scaled_learning_rate,
+                                  weight_decay=options.weight_decay, fused=True)
+    total_steps = optimizer_steps(len(loader), options.gradient_accumulation_steps, options.epochs)
+    scheduler = get_scheduler(options.scheduler, optimizer, num_training_steps=total_steps,
+                              num_warmup_steps=math.ceil(options.warmup_ratio * total_steps))
+    model, optimizer, loader, scheduler = accelerator.prepare(model, optimizer, loader, scheduler)
+    torch.manual_seed(seed)  # dropout draws from the run's seed, whatever ran before in this process
+
+    log = TrainingLog(total_steps, options.epochs, str(accelerator.device), progress, on_step)
+    best = BestEpoch(options.restore_best_epoch, options.early_stopping_patience)
+    for epoch in range(1, options.epochs + 1):
+        model.train()
+        log.start_epoch(epoch)
+        for batch in loader:
+            with accelerator.accumulate(model):
+                loss = model(**batch).loss
+                accelerator.backward(loss)
+                if accelerator.sync_gradients:
+                    accelerator.clip_grad_norm_(model.parameters(), options.max_grad_norm)
+                optimizer.step()
+                scheduler.step()
+                optimizer.zero_grad()
+            log.batch(loss.item(), accelerator.sync_gradients, scheduler.get_last_lr()[0])
+        log.validating()
+        val_probabilities, val_loss = predict_probabilities(accelerator.unwrap_model(model), val_features,
+                                                            val_labels, options.eval_batch_size)
+        log.end_epoch(val_loss)
+        if best.update(epoch, val_loss, val_probabilities, accelerator.unwrap_model(model)):
+            break
+    best.restore(accelerator.unwrap_model(model))
+    return log.close(best), best.probabilities
+
+
+class LengthGroupedSampler(Sampler):
+    """Yields length-grouped batches, reshuffled every epoch from a seeded generator."""
+
+    def __init__(self, lengths, batch_size: int, seed: int):
+        self.lengths, self.batch_size = lengths, batch_size
+        self.generator = torch.Generator().manual_seed(seed)
+
+    def __iter__(self):
+        return iter(length_grouped_batches(self.lengths, self.batch_size, self.generator))
+
+    def __len__(self):
+        return math.ceil(len(self.lengths) / self.batch_size)
+
+
+def training_loader(model, features, labels, batch_size: int, seed: int) -> DataLoader:
+    """Batches of similar length, each padded to its longest text rounded up to the attention window."""
+    multiple = window_multiple(model.config)
+    return DataLoader(
+        list(zip(features, labels)),
+        batch_sampler=LengthGroupedSampler([len(f["input_ids"]) for f in features], batch_size, seed),
+        collate_fn=lambda items: pad_batch([f for f, _ in items], model.config.pad_token_id, multiple,
+                                           labels=[y for _, y in items]))
+
+
+def optimizer_steps(batches_per_epoch: int, accumulation: int, epochs: int) -> int:
+    """Scheduler length counted in optimizer steps: the last partial accumulation window still steps."""
+    return math.ceil(batches_per_epoch / accumulation) * epochs
+
+
+class BestEpoch:
+    """The epoch with the lowest validation loss: its weights (restored at the end when `restore`) and its
+    validation probabilities (those of the last epoch when not restoring); early stopping after `patience` epochs
+    without a new lowest loss."""
+
+    def __init__(self, restore: bool, patience: int | None):
+        self.restore_weights, self.patience = restore, patience
+        self.loss, self.epoch, self.state, self.probabilities = math.inf, None, None, None
+        self.epochs_without_gain, self.stopped_early = 0, False
+
+    def update(self, epoch: int, val_loss: float, val_probabilities, model) -> bool:
+        """Take one epoch's validation result; True when training should stop early."""
+        if val_loss < self.loss or not self.restore_weights:
+            self.probabilities = val_probabilities
+        if val_loss < self.loss:
+            self.loss, self.epoch, self.epochs_without_gain = val_loss, epoch, 0
+            if self.restore_weights:
+                self.state = copy.deepcopy({k: v.detach().cpu() for k, v in model.state_dict().items()})
+            return False
+        self.epochs_without_gain += 1
+        self.stopped_early = self.patience is not None and self.epochs_without_gain >= self.patience
+        return self.stopped_early
+
+    def restore(self, model) -> None:
+        if self.state is not None:
+            model.load_state_dict(self.state)
+
+
+class TrainingLog:
+    """Every optimizer step's loss and learning rate, every epoch's losses and seconds, the peak memory, and the
+    progress (a tqdm bar when `progress`, and `on_step` after each optimizer step)."""
+
+    def __init__(self, total_steps: int, epochs: int, device: str, progress: bool, on_step=None):
+        self.steps, self.epochs, self.total_steps, self.n_epochs = [], [], total_steps, epochs
+        self.device, self.on_step, self.process, self.peak_rss = device, on_step, psutil.Process(), 0
+        self.bar = tqdm(total=total_steps, desc="optimizer steps", disable=not progress, leave=False)
+
+    def start_epoch(self, epoch: int) -> None:
+        self.epoch, self.started, self.window, self.epoch_losses = epoch, time.perf_counter(), [], []
+
+    def batch(self, loss: float, stepped: bool, lr: float) -> None:
+        self.window.append(loss)
+        if not stepped:
+            return
+        step_loss = sum(self.window) / len(self.window)
+        self.steps.append({"step": len(self.steps) + 1, "epoch": self.epoch, "loss": step_loss, "lr": lr})
+        self.epoch_losses += self.window
+        self.window = []
+        self.peak_rss = max(self.peak_rss, self.process.memory_info().rss)
+        self.bar.update()
+        self.bar.set_postfix(epoch=self.epoch, loss=f"{step_loss:.3f}")
+        if self.on_step:
+            self.on_step({"epoch": self.epoch, "epochs": self.n_epochs, "step": len(self.steps),
+                          "steps": self.total_steps})
+
+    def validating(self) -> None:
+        self.trained = time.perf_counter()
+
+    def end_epoch(self, val_loss: float) -> None:
+        self.epochs.append({"epoch": self.epoch, "train_loss": sum(self.epoch_losses) / max(len(self.epoch_losses), 1),
+                            "val_loss": val_loss, "train_seconds": self.trained - self.started,
+                            "validation_seconds": time.perf_counter() - self.trained})
+
+    def close(self, best: BestEpoch) -> dict:
+        self.bar.close()
+        cuda = torch.cuda.is_available()
+        return {"steps": self.steps, "epochs": self.epochs, "best_epoch": best.epoch,
+                "stopped_early": best.stopped_early, "optimizer_steps_planned": self.total_steps,
+                "device": self.device,
+                "weights_from_epoch": best.epoch if best.state is not None else self.epochs[-1]["epoch"],
+                "peak_memory_mb": (torch.cuda.max_memory_allocated() if cuda else self.peak_rss) / 2**20,
+                "peak_memory_kind": memory_kind()}
