@@ -14,13 +14,16 @@ from sklearn.feature_extraction.text import TfidfVectorizer
 from sklearn.linear_model import LogisticRegression
 from sklearn.pipeline import make_pipeline
 
-from ..experiments.plan import Plan
-from ..experiments.records import Run
+from ..atomic import staged_dir, write_json_atomic
+from ..experiments.plan import Plan, data_fingerprint
+from ..experiments.records import Run, load_run
+from ..hashing import files_hash, value_hash
 from ..tasks import data
 from ..tasks.labels import rule_class, rule_says_true
 from ..tasks.metrics import LONG_CASE_TOKENS, dragon_metric, score_splits
 
 REFERENCES = ("rule", "tfidf_logreg", "majority")
+CODE_FILES = [Path(__file__)] + [Path(__file__).parents[1] / "tasks" / f"{name}.py" for name in ("labels", "metrics")]
 DESCRIPTIONS = {
     "rule": "rule: sentences with 'lesion' ... 'cm' (any for Task101, how many up to 4 for Task102)",
     "tfidf_logreg": "TF-IDF word 1-2-grams + logistic regression",
@@ -59,13 +62,31 @@ _FITTERS = {"rule": _rule, "tfidf_logreg": _tfidf_logreg, "majority": _majority}
 
 def plan_references(plan: Plan, tokenizer) -> list[Run]:
     """The reference points on a plan's cases (its training and validation subsets, its evaluation subset), with
-    the plan's tokenizer counting tokens, scored like its runs."""
+    the plan's tokenizer counting tokens, scored like its runs: fitted once per plan and cached like a run, by a
+    hash of what decides them."""
     config = plan.planned("baseline", 0).config
-    task = data.load_task_folder(plan.task)
-    task.splits |= {"training": task["training"].iloc[:config.train_subset],
-                    "validation": task["validation"].iloc[:config.validation_subset]}
-    return reference_runs(task, tokenizer, config.evaluation_subset, config.long_case_threshold,
-                          config.encoding.max_seq_length)
+    settings = {k: config.settings()[k] for k in ("model", "train_subset", "validation_subset", "evaluation_subset",
+                                                  "long_case_threshold", "max_seq_length")}
+    key = value_hash(settings | {"task": data_fingerprint(str(plan.task)), "code": files_hash(CODE_FILES),
+                                 "scikit-learn": version("scikit-learn")})
+    folder = plan.folders.references / f"{plan.task.name}-{key}"
+    if not folder.is_dir():
+        task = data.load_task_folder(plan.task)
+        task.splits |= {"training": task["training"].iloc[:config.train_subset],
+                        "validation": task["validation"].iloc[:config.validation_subset]}
+        runs = reference_runs(task, tokenizer, config.evaluation_subset, config.long_case_threshold,
+                              config.encoding.max_seq_length)
+        with staged_dir(folder) as staging:
+            for run in runs:
+                _write_run(staging / run.config["experiment"], run)
+    return [load_run(folder / name) for name in REFERENCES]
+
+
+def _write_run(folder: Path, run: Run) -> None:
+    for name, value in (("config", run.config), ("metrics", run.metrics), ("history", run.history),
+                        ("provenance", run.provenance)):
+        write_json_atomic(folder / f"{name}.json", value)
+    run.predictions.to_csv(folder / "predictions.csv", index=False)
 
 
 def reference_runs(task: data.Task, tokenizer, evaluation_subset: int | None = None,

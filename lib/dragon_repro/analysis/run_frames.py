@@ -12,6 +12,22 @@ from . import stats
 METRICS = ["accuracy", "precision", "recall", "f1", "roc_auc"]
 
 
+def describe(plan: Plan, runs: list[Run]) -> str:
+    """One line: how many runs of which profile and model, the steps, and the cases per split."""
+    return (f"{len(runs)} runs of profile {plan.profile!r}, model {plan.model!r}; steps: {', '.join(plan.steps)}; "
+            f"cases per split: {cases_per_split(runs)}")
+
+
+def cases_per_split(runs: list[Run]) -> dict[str, int]:
+    """How many cases each split has (the most any run scored)."""
+    return metrics_frame(runs).groupby("split")["n"].max().to_dict()
+
+
+def summed_confusion(runs: list[Run], experiment: str, split: str) -> np.ndarray:
+    """The confusion matrices of an experiment's runs on one split, summed over seeds."""
+    return sum(np.asarray(r.metrics[split]["confusion"]) for r in runs if r.config["experiment"] == experiment)
+
+
 def metrics_frame(runs: list[Run]) -> pd.DataFrame:
     """One row per (experiment, seed, split): the headline metrics, confusion counts and long-case F1."""
     rows = []

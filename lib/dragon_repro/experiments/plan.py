@@ -29,6 +29,7 @@ CODE_FILES = ("tasks/data.py", "tasks/preprocess.py", "tasks/metrics.py", "exper
               "modeling/local_models.py", "modeling/shapes.py", "training/train.py", "training/predict.py",
               "training/runs.py")
 HASHED_PACKAGES = ("torch", "transformers")
+STEP_GROUPS = ("ladder", "check", "ablation")  # experiments.yaml's groups of steps
 
 
 @lru_cache(maxsize=1)
@@ -76,6 +77,7 @@ class Folders:
     """Where a plan's results go: the shared caches, and one folder per output kind named by the plan's label."""
     runs: Path
     bench: Path
+    references: Path
     tables: Path
     figures: Path
     executed: Path
@@ -111,14 +113,23 @@ class Plan:
         return _planned_run(experiment, seed, self.run_settings | overrides, self.experiments, self.truncation_side,
                             self.folders.runs)
 
-    def experiments_in(self, groups=("ladder", "check")) -> list[str]:
+    def experiments_in(self, groups=STEP_GROUPS) -> list[str]:
         """The planned experiments of the given groups, in experiments.yaml order."""
         planned = {r.config.experiment for r in self.runs}
         return [name for name, e in self.experiments.items() if e.get("group") in groups and name in planned]
 
+    @property
+    def steps(self) -> list[str]:
+        """Every planned step: the ladder's, the paper's checks and the ablations, in experiments.yaml order."""
+        return self.experiments_in(STEP_GROUPS)
+
+    @property
+    def ladder(self) -> list[str]:
+        return self.experiments_in(("ladder",))
+
     def ladder_comparisons(self) -> list[tuple[str, str]]:
         """Each planned ladder step against the step it builds on, then the first step against the last."""
-        ladder = self.experiments_in(("ladder",))
+        ladder = self.ladder
         pairs = [(self.experiments[name]["base"], name) for name in ladder
                  if self.experiments[name].get("base") in ladder]
         return pairs + ([(ladder[0], ladder[-1])] if len(ladder) > 1 and (ladder[0], ladder[-1]) not in pairs else [])
@@ -172,7 +183,7 @@ def _resolve(profile: str, model: str | None, seeds: tuple[int, ...] | None, tas
     run_settings = settings | {"task": str(folder)} | ({"model": model} if model else {})
     run_settings.setdefault("model", ExperimentConfig(experiment="").model)
     label = output_label(profile, model, seeds)
-    folders = Folders(paths.RUNS_DIR, paths.BENCH_DIR, paths.TABLES_DIR / label, paths.FIGURES_DIR / label,
+    folders = Folders(paths.RUNS_DIR, paths.BENCH_DIR, paths.REFERENCES_DIR, paths.TABLES_DIR / label, paths.FIGURES_DIR / label,
                       paths.EXECUTED_DIR / label, paths.REPORT_DIR / label)
     runs = tuple(_planned_run(name, seed, run_settings, spec["experiments"], side, folders.runs)
                  for name, seed in _planned_pairs(profile, settings, spec, seeds))
