@@ -3,7 +3,11 @@
 import pytest
 
 from dragon_repro.experiments.config import (SECTIONS, SETTING_NAMES, EncodingOptions, ExperimentConfig,
-                                             TrainingOptions, load_experiments, schema_defaults)
+                                             TrainingOptions, load_experiments)
+
+
+def schema_defaults() -> dict:
+    return ExperimentConfig(experiment="").settings()
 
 
 def test_every_setting_has_one_name_in_one_section():
@@ -35,7 +39,7 @@ def test_flat_settings_route_to_their_sections_and_back():
     assert config.encoding.max_seq_length == 1024 and config.training.learning_rate == 5e-6
     assert config.evaluation_sets == ("fresh",)
     assert ExperimentConfig.from_settings(config.settings()) == config
-    assert config.with_settings(epochs=8).training.epochs == 8
+    assert ExperimentConfig.from_settings(config.settings() | {"epochs": 8}).training.epochs == 8
 
 
 def test_an_unknown_setting_is_named():

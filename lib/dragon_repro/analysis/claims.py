@@ -12,7 +12,7 @@ when the runs used the paper's model; otherwise the row shows ours beside the pa
 Effects (the change a step makes) carry over and are judged on any model.
 
 Costs (the time and memory 1024 tokens add) depend on the architecture and on how batches are padded, not on
-the weights: they are judged from the benchmark (`dragon_repro.bench`) on the real architecture, once per way of
+the weights: they are judged from the benchmark (`dragon_repro.training.bench`) on the real architecture, once per way of
 batching, with a bootstrap CI over its timed steps and the hardware named; on another architecture the row reads
 "different model".
 

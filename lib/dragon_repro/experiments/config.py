@@ -89,9 +89,6 @@ class ExperimentConfig:
             own["evaluation_sets"] = tuple(own["evaluation_sets"])
         return cls(**own, **sections)
 
-    def with_settings(self, **settings) -> "ExperimentConfig":
-        return ExperimentConfig.from_settings(self.settings() | settings)
-
 
 SECTIONS = {"encoding": EncodingOptions, "training": TrainingOptions}
 
@@ -101,11 +98,6 @@ def _names(cls) -> list[str]:
 
 
 SETTING_NAMES = tuple(_names(ExperimentConfig) + [n for section in SECTIONS.values() for n in _names(section)])
-
-
-def schema_defaults() -> dict:
-    """Every setting's default (the schema's), flat."""
-    return ExperimentConfig(experiment="").settings()
 
 
 # ---------------------------------------------------------------- experiments.yaml

@@ -18,28 +18,31 @@ from ..tasks import data
 from .train import fine_tune
 
 
-@dataclass(frozen=True)
-class StepCell:
-    """Optimizer steps at one padded length."""
+@dataclass(frozen=True, kw_only=True)
+class Cell:
+    """What every benchmark cell names: the model, the batches and the seed."""
     model: str
-    padded_length: int
     batch_size: int = 1
     gradient_accumulation_steps: int = 1
-    warmup_steps: int = 1
-    timed_steps: int = 5
     seed: int = 0
 
 
-@dataclass(frozen=True)
-class EpochCell:
+@dataclass(frozen=True, kw_only=True)
+class StepCell(Cell):
+    """Optimizer steps at one padded length."""
+    padded_length: int
+    warmup_steps: int = 1
+    timed_steps: int = 5
+
+
+@dataclass(frozen=True, kw_only=True)
+class EpochCell(Cell):
     """One epoch on the first `train_subset` training cases, our loop against the HF Trainer."""
-    model: str
     max_seq_length: int
     train_subset: int = 96
     batch_size: int = 4
     gradient_accumulation_steps: int = 2
     learning_rate: float = 1e-5
-    seed: int = 0
 
 
 def training_texts() -> list[str]:
