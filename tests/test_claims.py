@@ -4,9 +4,9 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from dragon_repro import claims, paper_claims, stats
-from dragon_repro.evaluate import classification_metrics, metrics_by_length
-from dragon_repro.runs import Run
+from dragon_repro.analysis import claims, paper_claims, stats
+from dragon_repro.experiments.records import Run
+from dragon_repro.tasks.metrics import LONG_CASE_TOKENS, classification_metrics, metrics_by_length
 
 N = {"validation": 100, "fresh": 400, "long": 300}
 
@@ -30,7 +30,7 @@ def fake_run(experiment, seed, accuracy, seconds=100.0, memory=1000.0, max_seq_l
     history = {"epochs": [{"epoch": 1, "seconds": seconds, "train_loss": 0.5, "val_loss": 0.5}]}
     provenance = {"wall_seconds": seconds, "peak_memory_mb": memory, "device": "cpu"}
     config = {"experiment": experiment, "seed": seed, "max_seq_length": max_seq_length, "model": model,
-              "restore_best_epoch": True}
+              "restore_best_epoch": True, "long_case_threshold": LONG_CASE_TOKENS}
     return Run(None, config, metrics, history, provenance, predictions)
 
 
@@ -168,7 +168,7 @@ def test_implied_accuracy_by_hand():
 
 
 def test_the_overview_names_the_evidence_of_each_kind_of_row():
-    from dragon_repro.formatting import verdict_overview
+    from dragon_repro.presentation.formatting import verdict_overview
     table = claims.verdict_table(ladder_runs(), costs=bench_costs(0.55, 0.04))
     costs = verdict_overview(table[table.claim == "time_1024"]).iloc[0]
     assert costs["padded: evidence"] == "5 timed steps per length" and costs["padded: verdict"] == "supported"
@@ -177,7 +177,7 @@ def test_the_overview_names_the_evidence_of_each_kind_of_row():
 
 
 def test_a_styled_table_has_the_same_html_every_time_and_its_own_ids():
-    from dragon_repro.formatting import styled
+    from dragon_repro.presentation.formatting import styled
     a, b = pd.DataFrame({"x": [1.0, 2.0]}), pd.DataFrame({"x": [3.0, 4.0]})
     assert styled(a).to_html() == styled(a.copy()).to_html()
     assert styled(a).uuid != styled(b).uuid  # two tables on one page never share CSS ids
@@ -194,8 +194,9 @@ def fake_multiclass_run(experiment, seed, accuracy, same_as=None):
                           "prediction": np.where(right, labels, (labels + 1) % 5).astype(str),
                           "probability": 0.5, "n_tokens": 120, "truncated": False, "split": "fresh"})
     metrics = {"fresh": classification_metrics(table, classes, "linear_kappa") |
-               {"by_length": metrics_by_length(table, 400, classes, "linear_kappa")}}
-    return Run(None, {"experiment": experiment, "seed": seed, "model": "embedded"}, metrics, {}, {}, table)
+               {"by_length": metrics_by_length(table, LONG_CASE_TOKENS, classes, "linear_kappa")}}
+    config = {"experiment": experiment, "seed": seed, "model": "embedded", "long_case_threshold": LONG_CASE_TOKENS}
+    return Run(None, config, metrics, {}, {}, table)
 
 
 def test_the_open_question_is_asked_of_task102_by_the_same_rule_beside_task101():

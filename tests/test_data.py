@@ -4,7 +4,7 @@ import sys
 
 import pytest
 
-from dragon_repro import data
+from dragon_repro.tasks import data
 
 
 @pytest.fixture(scope="module")

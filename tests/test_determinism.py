@@ -7,38 +7,46 @@ import sys
 import pytest
 import torch
 
-from dragon_repro import model as model_module
-from dragon_repro import runs
-from dragon_repro.verify import result_digests
+from dragon_repro.modeling import local_models
+from dragon_repro.modeling import model as model_module
+from dragon_repro.training import runs
+from dragon_repro.training.verify import result_digests
 
 
-def smoke_config(task, **overrides):
+def smoke_run(plan, **overrides):
     # One epoch more than the smoke default, with dropout, so that any stray draw from the RNG shows.
-    return runs.experiment_config("baseline", 0, "smoke", task=str(task), epochs=3, **overrides)
+    return plan.planned("baseline", 0, epochs=3, **overrides)
+
+
+def cold_models_dir(monkeypatch, folder):
+    """Point the model cache at an empty folder: what a fresh clone has."""
+    monkeypatch.setattr(local_models, "MODELS_DIR", folder)  # where the local models are built
+    monkeypatch.setattr(model_module, "MODELS_DIR", folder)  # what counts as one of them when loading
 
 
 @pytest.fixture(scope="module")
-def reference_run(small_task, tmp_path_factory):
+def reference_run(smoke_plan, tmp_path_factory):
     """The smoke run trained with a warm model cache (the tiny model already built)."""
-    model_module.ensure_tiny_model()
-    return runs.load_or_run(smoke_config(small_task), tmp_path_factory.mktemp("warm"), progress=False,
+    local_models.ensure_tiny_model()
+    return runs.load_or_run(smoke_run(smoke_plan).under(tmp_path_factory.mktemp("warm")), progress=False,
                             save_model=False)
 
 
-def test_cold_model_cache_gives_the_same_bytes_as_a_warm_one(reference_run, small_task, tmp_path, monkeypatch):
-    monkeypatch.setattr(model_module, "MODELS_DIR", tmp_path / "models")  # nothing built yet: the run builds it
+def test_cold_model_cache_gives_the_same_bytes_as_a_warm_one(reference_run, smoke_plan, tmp_path, monkeypatch):
+    cold_models_dir(monkeypatch, tmp_path / "models")  # nothing built yet: the run builds it
     torch.manual_seed(12345)  # whatever ran before in this process must not matter either
-    cold = runs.load_or_run(smoke_config(small_task), tmp_path / "runs", progress=False, save_model=False)
+    cold = runs.load_or_run(smoke_run(smoke_plan).under(tmp_path / "runs"), progress=False, save_model=False)
     assert (tmp_path / "models" / "tiny-longformer").is_dir()
     assert result_digests(cold.path) == result_digests(reference_run.path)
 
 
 def test_building_a_model_leaves_the_callers_random_state_alone(tmp_path, monkeypatch):
-    monkeypatch.setattr(model_module, "MODELS_DIR", tmp_path / "models")
+    cold_models_dir(monkeypatch, tmp_path / "models")
     torch.manual_seed(7)
     expected = torch.rand(3)
     torch.manual_seed(7)
-    model_module.ensure_tiny_model()
+    local_models.ensure_tiny_model()
+    assert (tmp_path / "models" / "tiny-longformer").is_dir()  # it was built here, not found elsewhere
     assert torch.equal(torch.rand(3), expected)
 
 
@@ -53,12 +61,12 @@ def test_the_cli_gives_the_same_bytes_as_load_or_run(reference_run, small_task, 
     assert result_digests(run_path) == result_digests(reference_run.path)
 
 
-def test_a_run_restores_the_callers_threads_and_deterministic_setting(small_task, tmp_path):
+def test_a_run_restores_the_callers_threads_and_deterministic_setting(smoke_plan, tmp_path):
     before = torch.get_num_threads(), torch.are_deterministic_algorithms_enabled()
     torch.set_num_threads(2)
     torch.use_deterministic_algorithms(True)  # the caller's own choice: strict, not warn-only
     try:
-        run = runs.load_or_run(smoke_config(small_task, learning_rate=2e-5), tmp_path, progress=False,
+        run = runs.load_or_run(smoke_run(smoke_plan, learning_rate=2e-5).under(tmp_path), progress=False,
                                save_model=False)
         assert torch.get_num_threads() == 2
         assert torch.are_deterministic_algorithms_enabled()

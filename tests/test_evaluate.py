@@ -6,8 +6,8 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from dragon_repro import data
-from dragon_repro.evaluate import classification_metrics, dragon_metric, prediction_table
+from dragon_repro.tasks import data
+from dragon_repro.tasks.metrics import classification_metrics, dragon_metric, prediction_table
 
 TASKS = {data.TASK101: "auc", data.TASK102: "linear_kappa"}
 

@@ -7,17 +7,17 @@ import torch
 from safetensors.torch import load_file
 from transformers import AutoModel, AutoTokenizer, LongformerModel
 
-from dragon_repro import model
+from dragon_repro.modeling import local_models, model
 
 
 def test_embedded_longformer_matches_minilm_on_short_text():
     window = 64
-    folder = model.ensure_embedded_model(window=window, layers=6, max_length=1024)
-    tokenizer = AutoTokenizer.from_pretrained(model.minilm_dir())
+    folder = local_models.ensure_embedded_model(window=window, layers=6, max_length=1024)
+    tokenizer = AutoTokenizer.from_pretrained(local_models.minilm_dir())
     text = "Patient presents with lesion of 2.8 cm. Case involves normal of 13 mm."
     encoded = tokenizer(text, return_tensors="pt")
     assert encoded["input_ids"].shape[1] < window // 2
-    minilm = AutoModel.from_pretrained(model.minilm_dir()).eval()
+    minilm = AutoModel.from_pretrained(local_models.minilm_dir()).eval()
     longformer = LongformerModel.from_pretrained(folder).eval()
     with torch.no_grad():
         expected = minilm(**encoded).last_hidden_state
@@ -27,9 +27,9 @@ def test_embedded_longformer_matches_minilm_on_short_text():
 
 
 def test_embedded_positions_are_tiled_past_512():
-    folder = model.ensure_embedded_model(window=64, layers=6, max_length=1024)
+    folder = local_models.ensure_embedded_model(window=64, layers=6, max_length=1024)
     positions = LongformerModel.from_pretrained(folder).embeddings.position_embeddings.weight
-    learned = AutoModel.from_pretrained(model.minilm_dir()).embeddings.position_embeddings.weight
+    learned = AutoModel.from_pretrained(local_models.minilm_dir()).embeddings.position_embeddings.weight
     assert positions.shape[0] == 1024 + 1
     assert torch.equal(positions[1:513], learned) and torch.equal(positions[513:1025], learned)
 
@@ -57,7 +57,7 @@ def test_embedded_spec_rejects_an_odd_window():
 def _folder_with_weights_as(kind: str, tmp_path):
     """A copy of the tiny model whose weights are only in `model.safetensors` or only in `pytorch_model.bin`."""
     folder = tmp_path / kind
-    shutil.copytree(model.ensure_tiny_model(), folder)
+    shutil.copytree(local_models.ensure_tiny_model(), folder)
     if kind == "bin":
         torch.save(load_file(folder / "model.safetensors"), folder / "pytorch_model.bin")
         (folder / "model.safetensors").unlink()

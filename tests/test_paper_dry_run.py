@@ -10,9 +10,9 @@ import time
 import pandas as pd
 import pytest
 
-from dragon_repro.paper_claims import load_claims
+from dragon_repro.analysis.paper_claims import load_claims
+from dragon_repro.experiments.plan import resolve_plan
 from dragon_repro.paths import ROOT
-from dragon_repro.runs import profile_plan
 
 
 @pytest.mark.parametrize("weights", ["safetensors", "bin"])
@@ -30,8 +30,11 @@ def test_the_paper_profile_runs_end_to_end_on_a_dragon_shaped_checkpoint(weights
     assert result.returncode == 0, result.stdout[-3000:] + result.stderr[-3000:]
 
     label = f"paper-dry-run-model-dragon-shaped-tiny-{weights}"
+    plan = resolve_plan("paper-dry-run", folder)
+    assert plan.label == label
     bundle = json.loads((tmp_path / "figures" / label / "provenance.json").read_text())
-    assert sorted((e["experiment"], e["seed"]) for e in bundle) == sorted(profile_plan("paper-dry-run"))
+    assert sorted((e["experiment"], e["seed"]) for e in bundle) == \
+        sorted((r.config.experiment, r.config.seed) for r in plan.runs)
     assert {e["model"] for e in bundle} == {folder}
     verdicts = pd.read_csv(tmp_path / "results" / "tables" / label / "verdicts.csv")
     assert set(verdicts.claim) == {c["id"] for c in load_claims()["claims"]}

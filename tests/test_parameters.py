@@ -2,7 +2,7 @@
 
 import pytest
 
-from dragon_repro.parameters import output_label, parse_seeds
+from dragon_repro.experiments.plan import output_label, parse_seeds
 
 
 @pytest.mark.parametrize("typed, seeds", [(None, None), (1, [1]), ("1", [1]), ("0,1", [0, 1]), ("[0, 1]", [0, 1]),

@@ -9,13 +9,19 @@ import time
 import pandas as pd
 import pytest
 
-from dragon_repro.claims import NOT_JUDGED
-from dragon_repro.paper_claims import load_claims
+from dragon_repro.analysis.claims import NOT_JUDGED
+from dragon_repro.analysis.paper_claims import load_claims
+from dragon_repro.analysis.stats import VERDICTS
+from dragon_repro.experiments.plan import resolve_plan
 from dragon_repro.paths import ROOT
-from dragon_repro.runs import experiment_config, load_or_run, profile_analysis, profile_plan
-from dragon_repro.stats import VERDICTS
+from dragon_repro.training.runs import PROGRESS_FILE, load_or_run
 
 PROPORTIONS = {"accuracy", "precision", "recall", "f1", "roc_auc"}
+
+
+def planned_pairs(profile):
+    """Every (experiment, seed) a profile runs."""
+    return [(r.config.experiment, r.config.seed) for r in resolve_plan(profile).runs]
 
 
 def run_all(output, *args, timeout=600):
@@ -42,7 +48,7 @@ def test_smoke_pipeline_finishes_within_five_minutes(smoke):
 
 def test_every_planned_run_was_trained_once_with_provenance(smoke):
     output, _, _ = smoke
-    plan = profile_plan("smoke")
+    plan = planned_pairs("smoke")
     runs = list((output / "results" / "runs").glob("*/*/provenance.json"))
     assert len(runs) == len(plan)
     bundle = json.loads((output / "figures" / "smoke" / "provenance.json").read_text())
@@ -52,7 +58,7 @@ def test_every_planned_run_was_trained_once_with_provenance(smoke):
 
 def test_every_notebook_executed_and_recorded_numbers_in_range(smoke):
     output, _, _ = smoke
-    for name in profile_analysis("smoke"):
+    for name in resolve_plan("smoke").analysis:
         assert (output / "notebooks" / "executed" / "smoke" / f"{name}.ipynb").exists(), name
     tables = output / "results" / "tables" / "smoke"
     assert all(len(pd.read_csv(t)) for t in tables.glob("*.csv"))
@@ -80,7 +86,7 @@ def test_verdicts_cover_every_claim_with_a_rule_verdict(smoke):
 def test_main_table_has_every_step_and_its_run_count(smoke):
     output, _, _ = smoke
     main = pd.read_csv(output / "results" / "tables" / "smoke" / "main_table.csv")
-    plan = profile_plan("smoke")
+    plan = planned_pairs("smoke")
     for experiment in {e for e, _ in plan}:
         assert experiment in set(main["experiment"]), experiment
     seeds = main.groupby("experiment")["n_seeds"].max()
@@ -90,8 +96,8 @@ def test_main_table_has_every_step_and_its_run_count(smoke):
 def test_a_run_made_by_a_notebook_has_the_same_bytes_as_load_or_run(smoke, tmp_path):
     output, _, _ = smoke
     task = output / "data" / "Task101_Example_sl_bin_clf-repro"
-    config = experiment_config("optimized", 1, "smoke", task=str(task))
-    direct = load_or_run(config, tmp_path, progress=False, save_model=False)
+    planned = resolve_plan("smoke", task=task).planned("optimized", 1)
+    direct = load_or_run(planned.under(tmp_path), progress=False, save_model=False)
     (by_notebook,) = (output / "results" / "runs" / "optimized").glob("1-*")
     assert by_notebook.name == direct.path.name
     for name in ("predictions.csv", "metrics.json"):
@@ -157,14 +163,13 @@ def test_a_failing_analysis_notebook_names_itself_and_its_executed_copy(tmp_path
     assert f"executed copy: {tmp_path / 'executed' / 'broken.ipynb'}" in str(error.value)
 
 
-def test_progress_report_shows_each_training_run_and_the_time_left(tmp_path, monkeypatch):
-    from dragon_repro import pipeline, runs
-    monkeypatch.setattr(pipeline, "run_dir", lambda config: runs.run_dir(config, tmp_path))
-    done, training, queued = (experiment_config(e, 0, "cpu") for e in ("baseline", "overfit_stress", "+lr5e-6"))
-    staging = runs.run_dir(training, tmp_path)
-    staging = staging.with_name(f".{staging.name}.tmp-123")
+def test_progress_report_shows_each_training_run_and_the_time_left(tmp_path):
+    from dragon_repro import pipeline
+    plan = resolve_plan("cpu")
+    done, training, queued = (plan.planned(e, 0).under(tmp_path) for e in ("baseline", "overfit_stress", "+lr5e-6"))
+    staging = training.path.with_name(f".{training.path.name}.tmp-123")
     staging.mkdir(parents=True)
-    (staging / runs.PROGRESS_FILE).write_text(json.dumps(
+    (staging / PROGRESS_FILE).write_text(json.dumps(
         {"experiment": "overfit_stress", "seed": 0, "epoch": 8, "epochs": 15, "step": 375, "steps": 750}))
     report = pipeline.progress_report([done, training, queued], [done], elapsed=600)
     lines = report.splitlines()
@@ -184,6 +189,6 @@ def test_the_transfer_path_runs_task102_and_reports_the_open_question(tmp_path):
     assert set(transfer.verdict) <= set(VERDICTS) | set(NOT_JUDGED)
     overall = transfer.set_index("claim").loc["overall_accuracy_gain"]
     assert overall.n_seeds == 3 and overall.verdict in VERDICTS
-    assert list(pd.read_csv(tables / "class_balance.csv").columns) == ["split", "0", "1", "2", "3", "4"]
+    assert list(pd.read_csv(tables / "class_balance.csv").columns) == ["split", "n", "0", "1", "2", "3", "4"]
     report = (tmp_path / "report" / "smoke-transfer" / "index.html").read_text()
     assert "open question" in report and "Task102_Example_sl_mc_clf" in report

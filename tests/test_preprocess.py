@@ -1,9 +1,9 @@
-"""Tests for dragon_repro.preprocess: measurement normalisation and rule-based medical entities."""
+"""Tests for dragon_repro.tasks.preprocess: measurement normalisation and rule-based medical entities."""
 
 import pytest
 from dragon_prep.Task101_Example_sl_bin_clf import generate_sample
 
-from dragon_repro.preprocess import EntitySpan, medical_entity_spans, normalize_measurements
+from dragon_repro.tasks.preprocess import EntitySpan, medical_entity_spans, normalize_measurements
 
 
 @pytest.mark.parametrize(

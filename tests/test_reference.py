@@ -2,12 +2,15 @@ import numpy as np
 import pytest
 import transformers
 
-from dragon_repro import data, model
-from dragon_repro.features import EncodingOptions, encode_cases
-from dragon_repro.reference import REFERENCES, reference_runs, rule_says_true
-from dragon_repro.run_frames import metrics_frame
+from dragon_repro.analysis.reference import REFERENCES, reference_runs
+from dragon_repro.analysis.run_frames import metrics_frame
+from dragon_repro.experiments.config import EncodingOptions
+from dragon_repro.modeling.encoding import encode_cases
+from dragon_repro.modeling.local_models import minilm_dir
+from dragon_repro.tasks import data
+from dragon_repro.tasks.labels import rule_class, rule_says_true
 
-# The columns of a trained run's predictions.csv: evaluate.prediction_table's, plus the split runs.py adds.
+# The columns of a trained run's predictions.csv: tasks.metrics.prediction_table's, plus the split score_splits adds.
 PREDICTION_COLUMNS = ["uid", "label", "probability", "prediction", "n_tokens", "truncated", "split"]
 
 
@@ -20,7 +23,7 @@ def task(tmp_path_factory):
 
 @pytest.fixture(scope="module")
 def tokenizer():
-    return transformers.AutoTokenizer.from_pretrained(model.minilm_dir())
+    return transformers.AutoTokenizer.from_pretrained(minilm_dir())
 
 
 @pytest.fixture(scope="module")
@@ -72,7 +75,8 @@ def test_runs_look_like_trained_runs(runs, task, tokenizer):
 
 def test_token_counts_match_a_trained_runs_encoding(runs, task, tokenizer):
     long = runs["rule"].predictions.query("split == 'long'")
-    features = encode_cases(tokenizer, list(task["long"]["text"]), EncodingOptions(max_length=512))
+    options = EncodingOptions(max_seq_length=512, truncation_side="left")  # Task101's side, as a run's plan fills in
+    features = encode_cases(tokenizer, list(task["long"]["text"]), options)
     assert list(long.n_tokens) == [f["n_tokens"] for f in features]
     assert list(long.truncated) == [f["truncated"] for f in features]
     assert long.truncated.all()  # long cases exceed 512 tokens: the check above is not vacuous
@@ -87,7 +91,6 @@ def test_evaluation_subset_keeps_the_first_cases(task, tokenizer):
 
 
 def test_rule_counts_lesions_in_cm_for_task102_and_scores_perfectly(tmp_path, tokenizer):
-    from dragon_repro.reference import rule_class
     assert rule_class("A lesion of 2 cm. A lesion of 3 mm. Another lesion of 1.5 cm.") == "2"
     assert rule_class(" ".join(["Seen lesion of 2 cm."] * 6)) == "4"
     folder = data.write_task(data.TASK102, tmp_path / "task102", n_cases=100, n_validation=25,

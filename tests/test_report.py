@@ -3,6 +3,7 @@
 import base64
 import io
 import shutil
+from dataclasses import replace
 
 import matplotlib
 import nbformat
@@ -11,8 +12,8 @@ import pytest
 from nbformat.v4 import new_code_cell, new_markdown_cell, new_notebook, new_output
 from PIL import Image, ImageStat
 
-from dragon_repro import report
-from dragon_repro.report import build_report
+from dragon_repro.experiments.plan import resolve_plan
+from dragon_repro.presentation.report import build_report
 
 matplotlib.use("Agg")
 import matplotlib.pyplot as plt  # noqa: E402
@@ -21,6 +22,13 @@ CHROMIUM = shutil.which("chromium") or "/usr/bin/chromium"
 CHROMIUM_ARGS = ["--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run", "--disable-background-networking",
                  "--disable-component-update", "--disable-sync"]
 PROFILE = "testprofile"
+
+
+def plan_in(root, notebooks):
+    """A plan labelled PROFILE whose analysis is `notebooks`, its executed notebooks and report under `root`."""
+    plan = resolve_plan("smoke")
+    folders = replace(plan.folders, executed=root / "executed" / PROFILE, report=root / "report" / PROFILE)
+    return replace(plan, profile=PROFILE, label=PROFILE, analysis=tuple(notebooks), folders=folders)
 
 
 def png_output(seed: int):
@@ -55,14 +63,14 @@ def executed_notebook(marker: str, seeds: list[int]):
 
 @pytest.fixture(scope="module")
 def built(tmp_path_factory):
-    executed = tmp_path_factory.mktemp("executed")
     notebooks = {"00_verdicts": executed_notebook("FIRST_NOTEBOOK", [1, 2]),
                  "20_figures": executed_notebook("SECOND_NOTEBOOK", [3])}
-    (executed / PROFILE).mkdir()
+    plan = plan_in(tmp_path_factory.mktemp("output"), notebooks)
+    plan.folders.executed.mkdir(parents=True)
     for name, notebook in notebooks.items():
-        nbformat.write(notebook, executed / PROFILE / f"{name}.ipynb")
-    path = build_report(PROFILE, executed_dir=executed, report_dir=tmp_path_factory.mktemp("report"),
-                        notebooks=list(notebooks))
+        nbformat.write(notebook, plan.folders.executed / f"{name}.ipynb")
+    path = build_report(plan)
+    assert path == plan.folders.report / "index.html"
     images = sum("image/png" in out.get("data", {}) for nb in notebooks.values() for c in nb.cells
                  for out in c.get("outputs", []))
     return path, images
@@ -135,10 +143,11 @@ def test_header_then_notebooks_in_order(page):
     assert 0 <= header < first < second
 
 
-def test_missing_executed_notebook_is_named(tmp_path, monkeypatch):
-    monkeypatch.setattr(report, "analysis_notebooks", lambda: [tmp_path / "00_verdicts.ipynb", tmp_path / "20_x.ipynb"])
-    (tmp_path / "executed" / PROFILE).mkdir(parents=True)
-    nbformat.write(executed_notebook("ONLY", [1]), tmp_path / "executed" / PROFILE / "00_verdicts.ipynb")
+def test_missing_executed_notebook_is_named(tmp_path):
+    plan = plan_in(tmp_path, ["00_verdicts", "20_x"])  # the plan's analysis notebooks, one of them not executed
+    plan.folders.executed.mkdir(parents=True)
+    nbformat.write(executed_notebook("ONLY", [1]), plan.folders.executed / "00_verdicts.ipynb")
     with pytest.raises(FileNotFoundError, match="20_x.ipynb") as error:
-        build_report(PROFILE, executed_dir=tmp_path / "executed", report_dir=tmp_path / "report")
+        build_report(plan)
     assert "00_verdicts" not in str(error.value)
+    assert not plan.folders.report.exists()

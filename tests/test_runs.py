@@ -1,28 +1,30 @@
 import json
-from dataclasses import asdict
 import os
 import signal
 import subprocess
 import sys
 import time
-from pathlib import Path
 
 import pandas as pd
 import pytest
 
-from dragon_repro import runs
+from dragon_repro.experiments.config import load_experiments
+from dragon_repro.experiments.plan import resolve_plan
+from dragon_repro.tasks import data
+from dragon_repro.training import runs
 
 RUN_FILES = {"config.json", "metrics.json", "predictions.csv", "history.json", "provenance.json", "model"}
 
 
-def smoke_config(task, experiment="baseline", seed=0, **overrides):
-    return runs.experiment_config(experiment, seed, "smoke", task=str(task), **overrides)
+def smoke_run(task, experiment="baseline", seed=0, **overrides):
+    """One run of the smoke profile on `task`, as `train --profile smoke --task TASK --set ...` plans it."""
+    return resolve_plan("smoke", task=task).planned(experiment, seed, **overrides)
 
 
 @pytest.fixture(scope="module")
 def baseline_run(small_task, tmp_path_factory):
     root = tmp_path_factory.mktemp("runs")
-    return root, runs.load_or_run(smoke_config(small_task), root, progress=False)
+    return root, runs.load_or_run(smoke_run(small_task).under(root), progress=False)
 
 
 def test_a_run_writes_every_artefact_with_provenance(baseline_run):
@@ -43,48 +45,55 @@ def test_a_run_writes_every_artefact_with_provenance(baseline_run):
 def test_identical_config_is_a_cache_hit(baseline_run, small_task, monkeypatch):
     root, first = baseline_run
     monkeypatch.setattr(runs, "fine_tune", lambda *a, **k: pytest.fail("a cached run must not train"))
-    again = runs.load_or_run(smoke_config(small_task), root, progress=False)
+    again = runs.load_or_run(smoke_run(small_task).under(root), progress=False)
     assert again.cached and again.path == first.path
     assert again.metrics == first.metrics
 
 
 def test_any_changed_knob_changes_the_hash(small_task):
-    base = smoke_config(small_task)
-    changed = [smoke_config(small_task, seed=1), smoke_config(small_task, learning_rate=2e-5),
-               smoke_config(small_task, global_attention="cls+entities"), smoke_config(small_task, model="embedded")]
-    assert len({runs.config_hash(c) for c in [base, *changed]}) == 5
+    base = smoke_run(small_task)
+    changed = [smoke_run(small_task, seed=1), smoke_run(small_task, learning_rate=2e-5),
+               smoke_run(small_task, global_attention="cls+entities"), smoke_run(small_task, model="embedded")]
+    assert len({r.hash for r in [base, *changed]}) == 5
+    assert len({r.path for r in [base, *changed]}) == 5  # each its own cache folder
 
 
 def test_same_seed_gives_identical_metrics_twice(baseline_run, small_task, tmp_path):
     _, first = baseline_run
-    second = runs.load_or_run(smoke_config(small_task), tmp_path, progress=False, save_model=False)
+    second = runs.load_or_run(smoke_run(small_task).under(tmp_path), progress=False, save_model=False)
     assert second.metrics == first.metrics
     pd.testing.assert_frame_equal(second.predictions, first.predictions)
 
 
 def test_the_baseline_has_dragon_baselines_training_settings():
-    spec = runs.load_experiments()
-    baseline = asdict(runs.experiment_config("baseline", 0, "paper", spec=spec))
+    spec, plan = load_experiments(), resolve_plan("paper")
+    baseline = plan.planned("baseline", 0).config.settings()
     shared = {k: ref["value"] for k, ref in spec["dragon_baseline"].items()
               if k in baseline and "ours" not in ref and k != "seed"}  # seeds: ours are several
     assert len(shared) >= 9
-    assert {k: baseline[k] for k in shared} == shared | {"truncation_side": None}  # None: the task's side
+    # truncation_side "task": the plan fills in the task's recommended side (left for Task101)
+    side = data.read_task_config(plan.task).recommended_truncation_side
+    assert shared["truncation_side"] == "task" and side == "left" == plan.truncation_side
+    assert {k: baseline[k] for k in shared} == shared | {"truncation_side": side}
 
 
 def test_ladder_is_cumulative_and_matches_the_paper_settings():
-    optimized = runs.experiment_config("optimized", 0, "cpu")
-    assert (optimized.max_seq_length, optimized.learning_rate, optimized.epochs) == (1024, 5e-6, 8)
-    assert (optimized.scheduler, optimized.weight_decay, optimized.batch_size, optimized.gradient_accumulation_steps,
-            optimized.early_stopping_patience) == ("cosine", 0.01, 1, 16, 2)
-    assert optimized.normalize_measurements and optimized.global_attention == "cls+entities"
-    baseline = runs.experiment_config("baseline", 0, "cpu")  # dragon-baseline 0.4.6's main.py
-    assert (baseline.max_seq_length, baseline.learning_rate, baseline.epochs, baseline.batch_size,
-            baseline.gradient_accumulation_steps, baseline.warmup_ratio, baseline.restore_best_epoch,
-            baseline.global_attention) == (512, 1e-5, 5, 4, 2, 0.1, True, "cls")
-    stress = runs.experiment_config("overfit_stress", 0, "cpu")
-    assert (stress.epochs, stress.learning_rate) == (15, 1e-5)
+    plan = resolve_plan("cpu")
+    optimized = plan.planned("optimized", 0).config
+    encoding, training = optimized.encoding, optimized.training
+    assert (encoding.max_seq_length, training.learning_rate, training.epochs) == (1024, 5e-6, 8)
+    assert (training.scheduler, training.weight_decay, training.batch_size, training.gradient_accumulation_steps,
+            training.early_stopping_patience) == ("cosine", 0.01, 1, 16, 2)
+    assert encoding.normalize_measurements and encoding.global_attention == "cls+entities"
+    baseline = plan.planned("baseline", 0).config  # dragon-baseline 0.4.6's main.py
+    assert (baseline.encoding.max_seq_length, baseline.training.learning_rate, baseline.training.epochs,
+            baseline.training.batch_size, baseline.training.gradient_accumulation_steps,
+            baseline.training.warmup_ratio, baseline.training.restore_best_epoch,
+            baseline.encoding.global_attention) == (512, 1e-5, 5, 4, 2, 0.1, True, "cls")
+    stress = plan.planned("overfit_stress", 0).config
+    assert (stress.training.epochs, stress.training.learning_rate) == (15, 1e-5)
     with pytest.raises(ValueError, match="unknown experiment"):
-        runs.experiment_config("nope", 0)
+        plan.planned("nope", 0)
 
 
 def _train_cli(task, results, experiment="overfit_stress"):
@@ -118,13 +127,13 @@ def test_interrupted_run_leaves_no_half_result_and_restarts_cleanly(small_task, 
 
 
 def test_a_killed_run_is_cleaned_up_by_the_next_call(small_task, tmp_path):
-    config = smoke_config(small_task)
-    final = runs.run_dir(config, tmp_path)
+    planned = smoke_run(small_task).under(tmp_path)
+    final = planned.path
     orphan = final.with_name(f".{final.name}.tmp-999999999")  # a staging folder whose process is gone
     orphan.mkdir(parents=True)
     (orphan / "config.json").write_text("{}")
-    run = runs.load_or_run(config, tmp_path, progress=False, save_model=False)
-    assert not orphan.exists() and (run.path / "provenance.json").exists()
+    run = runs.load_or_run(planned, progress=False, save_model=False)
+    assert not orphan.exists() and (run.path / "provenance.json").exists() and run.path == final
 
 
 def test_predict_writes_dragon_format_predictions(baseline_run, small_task, tmp_path):
@@ -149,7 +158,7 @@ def test_a_multiclass_task_trains_scores_and_predicts_the_dragon_way(shared_drag
     order, every class's probability kept, and predictions that dragon-eval scores."""
     from dragon_eval import DragonEval
     folder = shared_dragon / "Task102_Example_sl_mc_clf-fold0"
-    run = runs.load_or_run(smoke_config(folder), tmp_path / "runs", progress=False)
+    run = runs.load_or_run(smoke_run(folder).under(tmp_path / "runs"), progress=False)
     validation = run.metrics["validation"]
     assert len(validation["confusion"]) == 5 and sum(map(sum, validation["confusion"])) == 16
     assert {"dragon", "class_mae", "macro_f1"} <= set(validation)

@@ -4,10 +4,13 @@ import pytest
 import torch
 from transformers import LongformerForMaskedLM
 
-from dragon_repro import data, shapes
-from dragon_repro.features import EncodingOptions, encode_cases, pad_batch
-from dragon_repro.model import load_model_and_tokenizer
-from dragon_repro.preprocess import medical_entity_spans
+from dragon_repro.experiments.config import EncodingOptions
+from dragon_repro.modeling import shapes
+from dragon_repro.modeling.batching import pad_batch
+from dragon_repro.modeling.encoding import encode_cases
+from dragon_repro.modeling.model import load_model_and_tokenizer
+from dragon_repro.tasks import data
+from dragon_repro.tasks.preprocess import medical_entity_spans
 
 
 @pytest.fixture(scope="module")
@@ -52,7 +55,8 @@ def test_the_config_has_the_real_models_settings():
 @pytest.mark.parametrize("mode, labels", [("cls+entities", None), ("cls+measurements", {"MEASUREMENT"})])
 def test_global_attention_marks_exactly_the_tokens_of_the_spans(tokenizer, texts, mode, labels):
     text = texts[1]  # a short case: nothing is truncated away
-    feature = encode_cases(tokenizer, [text], EncodingOptions(512, "left", global_attention=mode))[0]
+    options = EncodingOptions(max_seq_length=512, truncation_side="left", global_attention=mode)
+    feature = encode_cases(tokenizer, [text], options)[0]
     marked_runs, run = [], []
     for position, (token, marked) in enumerate(zip(feature["input_ids"], feature["global_attention_mask"])):
         if marked and position > 0:  # position 0: <s>, always global
@@ -68,7 +72,8 @@ def test_global_attention_marks_exactly_the_tokens_of_the_spans(tokenizer, texts
 def test_left_truncation_keeps_the_special_tokens_and_padding_uses_pad_id_1(tokenizer, texts):
     long_text = max(texts, key=len)
     assert len(tokenizer(long_text)["input_ids"]) > 512
-    long, short = encode_cases(tokenizer, [long_text, texts[1]], EncodingOptions(512, "left"))
+    long, short = encode_cases(tokenizer, [long_text, texts[1]],
+                               EncodingOptions(max_seq_length=512, truncation_side="left"))
     assert len(long["input_ids"]) == 512 and long["input_ids"][0] == 0 and long["input_ids"][-1] == 2
     batch = pad_batch([long, short], pad_token_id=tokenizer.pad_token_id, multiple=32)
     padding = batch["attention_mask"][1] == 0

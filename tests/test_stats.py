@@ -1,4 +1,4 @@
-"""Tests for dragon_repro.stats against statsmodels/scipy/sklearn or hand-computed values."""
+"""Tests for dragon_repro.analysis.stats against statsmodels/scipy/sklearn or hand-computed values."""
 
 import math
 
@@ -7,7 +7,7 @@ import pytest
 from scipy import stats as sps
 from sklearn.metrics import accuracy_score, f1_score, precision_score, recall_score
 
-from dragon_repro import stats as st
+from dragon_repro.analysis import stats as st
 
 
 def _case(n=100, seed=1):

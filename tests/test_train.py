@@ -3,10 +3,12 @@ import pytest
 import torch
 from accelerate.utils import set_seed
 
-from dragon_repro.evaluate import predict_probabilities
-from dragon_repro.features import EncodingOptions, encode_cases, length_grouped_batches, pad_batch
-from dragon_repro.model import load_model_and_tokenizer
-from dragon_repro.train import TrainingOptions, fine_tune, optimizer_steps
+from dragon_repro.experiments.config import EncodingOptions, TrainingOptions
+from dragon_repro.modeling.batching import length_grouped_batches, pad_batch, window_multiple
+from dragon_repro.modeling.encoding import encode_cases
+from dragon_repro.modeling.model import load_model_and_tokenizer
+from dragon_repro.training.predict import predict_probabilities
+from dragon_repro.training.train import fine_tune, optimizer_steps
 
 TEXTS = [f"Case involves {kind} of {size} {unit}." for kind in ("lesion", "normal")
          for size in (2, 5, 8, 13) for unit in ("cm", "mm")]
@@ -19,7 +21,7 @@ def fresh_tiny(seed=0):
 
 
 def features(tokenizer, texts=TEXTS):
-    return encode_cases(tokenizer, texts, EncodingOptions(max_length=64))
+    return encode_cases(tokenizer, texts, EncodingOptions(max_seq_length=64, truncation_side="left"))
 
 
 def test_loss_falls_on_a_learnable_subset():
@@ -37,7 +39,8 @@ def test_scheduler_counts_optimizer_steps_under_accumulation():
     assert optimizer_steps(batches_per_epoch=401, accumulation=16, epochs=8) == 26 * 8
     model, tokenizer = fresh_tiny()
     x = features(tokenizer)  # 16 batches of 1, accumulation 5: 4 optimizer steps per epoch (the last one partial)
-    options = TrainingOptions(learning_rate=1e-3, epochs=2, gradient_accumulation_steps=5, warmup_ratio=0.25)
+    options = TrainingOptions(learning_rate=1e-3, epochs=2, batch_size=1, gradient_accumulation_steps=5,
+                              warmup_ratio=0.25)
     history, _ = fine_tune(model, x, LABELS, x, LABELS, options, seed=0, progress=False)
     assert history["optimizer_steps_planned"] == len(history["steps"]) == 8
     lrs = [s["lr"] for s in history["steps"]]
@@ -87,7 +90,7 @@ def test_same_seed_gives_identical_training_twice():
 def test_length_aware_padding_predicts_like_padding_to_max_length(tiny):
     model, tokenizer = tiny
     texts = TEXTS[:5] + [" ".join(TEXTS)]  # one long text among short ones
-    x = encode_cases(tokenizer, texts, EncodingOptions(max_length=256))
+    x = encode_cases(tokenizer, texts, EncodingOptions(max_seq_length=256, truncation_side="left"))
     bucketed, _ = predict_probabilities(model, x, batch_size=3)
     padded, _ = predict_probabilities(model, x, batch_size=3, pad_to=256)
     np.testing.assert_allclose(bucketed, padded, atol=1e-5)
@@ -95,8 +98,9 @@ def test_length_aware_padding_predicts_like_padding_to_max_length(tiny):
 
 def test_batches_pad_to_their_longest_text_rounded_to_the_window(tiny):
     model, tokenizer = tiny
-    x = encode_cases(tokenizer, TEXTS[:3], EncodingOptions(max_length=1024))
-    batch = pad_batch(x, pad_token_id=0, multiple=16)
+    x = encode_cases(tokenizer, TEXTS[:3], EncodingOptions(max_seq_length=1024, truncation_side="left"))
+    assert window_multiple(model.config) == 16  # the tiny model's attention window
+    batch = pad_batch(x, pad_token_id=0, multiple=window_multiple(model.config))
     assert batch["input_ids"].shape == (3, 16)  # texts of ~12 tokens: one window, not 1024
     assert batch["global_attention_mask"][:, 0].tolist() == [1, 1, 1]
     assert (batch["attention_mask"].sum(1) == torch.tensor([len(f["input_ids"]) for f in x])).all()
@@ -113,7 +117,10 @@ def test_length_grouped_batches_cover_every_example_once():
 def test_truncation_follows_the_task_side(tiny):
     _, tokenizer = tiny
     text = "Patient presents with lesion of 2 cm. " + "Advise regular exercise. " * 20
-    left = encode_cases(tokenizer, [text], EncodingOptions(max_length=16, truncation_side="left"))[0]
-    right = encode_cases(tokenizer, [text], EncodingOptions(max_length=16, truncation_side="right"))[0]
+    left = encode_cases(tokenizer, [text], EncodingOptions(max_seq_length=16, truncation_side="left"))[0]
+    right = encode_cases(tokenizer, [text], EncodingOptions(max_seq_length=16, truncation_side="right"))[0]
     assert left["truncated"] and left["n_tokens"] > 16 and len(left["input_ids"]) == 16
     assert "lesion" not in tokenizer.decode(left["input_ids"]) and "lesion" in tokenizer.decode(right["input_ids"])
+    # options built by hand name their side: None (the task's side) is only filled in by a plan
+    with pytest.raises(ValueError, match="truncation_side must be 'left' or 'right', got None"):
+        encode_cases(tokenizer, [text], EncodingOptions(max_seq_length=16))

@@ -10,12 +10,13 @@ import pytest
 
 COMMIT_ONE_RUN = """
 import json
-from dragon_repro import data, runs, verify
-from dragon_repro.paths import FIGURES_DIR
-data.ensure_task()
-run = runs.load_or_run(runs.experiment_config("baseline", 0, "smoke"), progress=False)
-(FIGURES_DIR / "smoke").mkdir(parents=True)
-(FIGURES_DIR / "smoke" / "provenance.json").write_text(json.dumps([verify.bundle_entry(run)]))
+from dragon_repro.experiments.plan import resolve_plan
+from dragon_repro.training import verify
+from dragon_repro.training.runs import load_or_run
+plan = resolve_plan("smoke")  # writes the task folder on first use
+run = load_or_run(plan.planned("baseline", 0), progress=False)
+verify.bundle_file(plan).parent.mkdir(parents=True)
+verify.bundle_file(plan).write_text(json.dumps([verify.bundle_entry(run)]))
 """
 
 
