@@ -24,8 +24,24 @@ def planned_pairs(profile):
     return [(r.config.experiment, r.config.seed) for r in resolve_plan(profile).runs]
 
 
-def run_all(output, *args, timeout=600):
+# Loaded by every Python process of the pipeline (the driver, each run's process, each notebook's kernel) through
+# PYTHONPATH: counts the times the process opens experiments.yaml, and writes the count when the process ends.
+COUNT_OPENS = """
+import atexit, json, os, sys
+_opens = []
+sys.addaudithook(lambda event, args: _opens.append(1) if event == "open" and isinstance(args[0], str)
+                 and args[0].endswith("experiments.yaml") else None)
+_log = os.path.join(os.environ["DRAGON_REPRO_OPEN_LOG"], f"{os.getpid()}.json")
+atexit.register(lambda: open(_log, "w").write(json.dumps({"argv": sys.argv, "opens": len(_opens)})))
+"""
+
+
+def run_all(output, *args, timeout=600, open_log=None):
     env = os.environ | {"DRAGON_REPRO_OUTPUT": str(output)}
+    if open_log:
+        (open_log / "site").mkdir(parents=True)
+        (open_log / "site" / "sitecustomize.py").write_text(COUNT_OPENS)
+        env |= {"PYTHONPATH": str(open_log / "site"), "DRAGON_REPRO_OPEN_LOG": str(open_log)}
     started = time.perf_counter()
     result = subprocess.run([str(ROOT / "run_all.sh"), "--profile", "smoke", *args], env=env, capture_output=True,
                             text=True, timeout=timeout)
@@ -34,20 +50,30 @@ def run_all(output, *args, timeout=600):
 
 @pytest.fixture(scope="module")
 def smoke(tmp_path_factory):
-    output = tmp_path_factory.mktemp("smoke")
-    result, seconds = run_all(output)
+    output, open_log = tmp_path_factory.mktemp("smoke"), tmp_path_factory.mktemp("opens")
+    result, seconds = run_all(output, open_log=open_log)
     assert result.returncode == 0, result.stdout[-4000:] + result.stderr[-4000:]
-    return output, result.stdout, seconds
+    return output, result.stdout, seconds, open_log
+
+
+def test_every_process_of_the_pipeline_reads_experiments_yaml_at_most_once(smoke):
+    *_, open_log = smoke
+    processes = [json.loads(p.read_text()) for p in open_log.glob("*.json")]
+    driver = [p for p in processes if "run-all" in p["argv"]]
+    runs = [p for p in processes if "train" in p["argv"]]
+    assert len(driver) == 1 and driver[0]["opens"] == 1
+    assert len(runs) == len(planned_pairs("smoke")) and all(p["opens"] == 0 for p in runs)  # handed their config
+    assert max(p["opens"] for p in processes) == 1 and len(processes) > len(runs) + 1  # kernels counted too
 
 
 def test_smoke_pipeline_finishes_within_five_minutes(smoke):
-    _, stdout, seconds = smoke
+    _, stdout, seconds, _ = smoke
     assert seconds < 300, f"smoke pipeline took {seconds:.0f} s"
     assert "[report]" in stdout and "[done]" in stdout
 
 
 def test_every_planned_run_was_trained_once_with_provenance(smoke):
-    output, _, _ = smoke
+    output, *_ = smoke
     plan = planned_pairs("smoke")
     runs = list((output / "results" / "runs").glob("*/*/provenance.json"))
     assert len(runs) == len(plan)
@@ -57,7 +83,7 @@ def test_every_planned_run_was_trained_once_with_provenance(smoke):
 
 
 def test_every_notebook_executed_and_recorded_numbers_in_range(smoke):
-    output, _, _ = smoke
+    output, *_ = smoke
     for name in resolve_plan("smoke").analysis:
         assert (output / "notebooks" / "executed" / "smoke" / f"{name}.ipynb").exists(), name
     tables = output / "results" / "tables" / "smoke"
@@ -72,7 +98,7 @@ def test_every_notebook_executed_and_recorded_numbers_in_range(smoke):
 
 
 def test_verdicts_cover_every_claim_with_a_rule_verdict(smoke):
-    output, _, _ = smoke
+    output, *_ = smoke
     verdicts = pd.read_csv(output / "results" / "tables" / "smoke" / "verdicts.csv")
     claim_ids = {c["id"] for c in load_claims()["claims"]}
     assert set(verdicts["claim"]) == claim_ids
@@ -84,7 +110,7 @@ def test_verdicts_cover_every_claim_with_a_rule_verdict(smoke):
 
 
 def test_main_table_has_every_step_and_its_run_count(smoke):
-    output, _, _ = smoke
+    output, *_ = smoke
     main = pd.read_csv(output / "results" / "tables" / "smoke" / "main_table.csv")
     plan = planned_pairs("smoke")
     for experiment in {e for e, _ in plan}:
@@ -94,7 +120,7 @@ def test_main_table_has_every_step_and_its_run_count(smoke):
 
 
 def test_a_run_made_by_a_notebook_has_the_same_bytes_as_load_or_run(smoke, tmp_path):
-    output, _, _ = smoke
+    output, *_ = smoke
     task = output / "data" / "Task101_Example_sl_bin_clf-repro"
     planned = resolve_plan("smoke", task=task).planned("optimized", 1)
     direct = load_or_run(planned.under(tmp_path), progress=False, save_model=False)
@@ -105,7 +131,7 @@ def test_a_run_made_by_a_notebook_has_the_same_bytes_as_load_or_run(smoke, tmp_p
 
 
 def test_a_notebook_with_other_seeds_leaves_the_profiles_outputs_alone(smoke, tmp_path):
-    output, _, _ = smoke
+    output, *_ = smoke
     tables, figures = output / "results" / "tables", output / "figures"
     before = {p: p.read_bytes() for folder in (tables / "smoke", figures / "smoke") for p in folder.iterdir()}
     env = os.environ | {"DRAGON_REPRO_OUTPUT": str(output)}
@@ -121,14 +147,14 @@ def test_a_notebook_with_other_seeds_leaves_the_profiles_outputs_alone(smoke, tm
 
 
 def test_figures_are_saved_as_png_and_pdf(smoke):
-    output, _, _ = smoke
+    output, *_ = smoke
     figures = output / "figures" / "smoke"
     pngs = {p.stem for p in figures.glob("*.png")}
     assert len(pngs) >= 5 and pngs == {p.stem for p in figures.glob("*.pdf")}
 
 
 def test_report_opens_with_the_verdicts(smoke):
-    output, _, _ = smoke
+    output, *_ = smoke
     html = (output / "report" / "smoke" / "index.html").read_text()
     verdict_table = html.index("fresh (primary): verdict")  # the table itself, not only its heading
     assert html.index("dragon-repro report") < verdict_table < html.index("The dataset: DRAGON Task101")
@@ -136,7 +162,7 @@ def test_report_opens_with_the_verdicts(smoke):
 
 
 def test_second_run_with_everything_cached_is_fast(smoke):
-    output, _, _ = smoke
+    output, *_ = smoke
     result, seconds = run_all(output)
     assert result.returncode == 0, result.stderr[-3000:]
     assert "0 to train" in result.stdout
