@@ -16,7 +16,7 @@ def test_generated_cases_equal_the_published_dragon_files(task101_cases, shared_
     folder = shared_dragon / "Task101_Example_sl_bin_clf-fold0"
     config = data.read_task_config(folder)
     published = [data.read_dataset(folder / f"nlp-{s}-dataset.json", config) for s in ("training", "validation")]
-    published.append(data.load_ground_truth(shared_dragon / "Task101_Example_sl_bin_clf-ground-truth.json", config))
+    published.append(data.read_dataset(shared_dragon / "Task101_Example_sl_bin_clf-ground-truth.json", config))
     expected = {r.uid: (r.text, r.label) for frame in published for r in frame.itertuples()}
     generated = {r.uid: (r.text, r.label) for r in task101_cases.itertuples()}
     assert len(expected) == 500
@@ -27,7 +27,7 @@ def test_generated_task102_equals_the_published_dragon_files(shared_dragon):
     folder = shared_dragon / "Task102_Example_sl_mc_clf-fold0"
     config = data.read_task_config(folder)
     published = [data.read_dataset(folder / f"nlp-{s}-dataset.json", config) for s in ("training", "validation")]
-    published.append(data.load_ground_truth(shared_dragon / "Task102_Example_sl_mc_clf-ground-truth.json", config))
+    published.append(data.read_dataset(shared_dragon / "Task102_Example_sl_mc_clf-ground-truth.json", config))
     expected = {r.uid: (r.text, r.label) for frame in published for r in frame.itertuples()}
     generated = data.generate_cases(range(len(expected)), task_name=data.TASK102)
     assert len(expected) == 1000

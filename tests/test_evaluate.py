@@ -32,7 +32,7 @@ def test_our_dragon_metric_equals_dragon_evals_score(task_name, shared_dragon, t
     folder = shared_dragon / f"{task_name}-fold0"
     config = data.read_task_config(folder)
     truth_file = shared_dragon / f"{task_name}-ground-truth.json"
-    cases = data.load_ground_truth(truth_file, config)
+    cases = data.read_dataset(truth_file, config)
     classes = [False, True] if config.is_binary else data.class_order(cases["label"])
     rng = np.random.default_rng(0)
     probabilities = rng.dirichlet(np.ones(len(classes)), size=len(cases))

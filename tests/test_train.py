@@ -124,3 +124,11 @@ def test_truncation_follows_the_task_side(tiny):
     # options built by hand name their side: None (the task's side) is only filled in by a plan
     with pytest.raises(ValueError, match="truncation_side must be 'left' or 'right', got None"):
         encode_cases(tokenizer, [text], EncodingOptions(max_seq_length=16))
+
+
+def test_encoding_leaves_the_callers_tokenizer_as_it_was(tiny):
+    _, tokenizer = tiny
+    side = tokenizer.truncation_side
+    other = "left" if side == "right" else "right"
+    encode_cases(tokenizer, ["a lesion of 2 cm " * 20], EncodingOptions(max_seq_length=16, truncation_side=other))
+    assert tokenizer.truncation_side == side

@@ -190,7 +190,8 @@ def read_task_config(folder: Path) -> TaskConfig:
 
 
 def read_dataset(path: Path, config: TaskConfig, require_labels: bool = True) -> pd.DataFrame:
-    """Read and validate one nlp-*-dataset.json; every error names the file, record index and field."""
+    """Read and validate one nlp-*-dataset.json (or a ground-truth file, which has the same records); every error
+    names the file, record index and field."""
     records = _read_json(path)
     if not isinstance(records, list):
         raise DataError(f"{path}: expected a JSON list of records")
@@ -247,7 +248,3 @@ def _check_classes_known(folder: Path, config: TaskConfig, splits: dict[str, pd.
                 raise DataError(f"{folder / f'nlp-{split}-dataset.json'}: record {i}, field {config.label_name!r}: "
                                 f"class {label!r} does not occur in the training set")
 
-
-def load_ground_truth(path: Path, config: TaskConfig) -> pd.DataFrame:
-    """A DRAGON ground-truth file: the same record format as a dataset file."""
-    return read_dataset(path, config)
