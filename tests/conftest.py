@@ -5,9 +5,8 @@ import pytest
 
 os.environ["HF_HUB_OFFLINE"] = "1"
 
-from dragon_repro.paths import ROOT  # noqa: E402
-
-SHARED_DRAGON = Path(os.environ.get("DRAGON_SHARED", ROOT.parent / "shared" / "dragon"))
+# DRAGON's published example task folders, carried by the repository (tests/fixtures/dragon/README.md)
+SHARED_DRAGON = Path(os.environ.get("DRAGON_SHARED", Path(__file__).parent / "fixtures" / "dragon"))
 
 
 @pytest.fixture(scope="session")

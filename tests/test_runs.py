@@ -40,6 +40,7 @@ def test_a_run_writes_every_artefact_with_provenance(baseline_run):
     assert run.provenance["git_sha"] and run.provenance["wall_seconds"] > 0
     assert {"torch", "transformers", "dragon-prep"} <= set(run.provenance["packages"])
     assert run.provenance["device"].startswith("cpu") and run.provenance["peak_memory_mb"] > 0
+    assert run.config["fast_attention"] and run.provenance["exact_attention"]  # on by default, and recorded
 
 
 def test_identical_config_is_a_cache_hit(baseline_run, small_task, monkeypatch):

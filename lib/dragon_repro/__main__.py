@@ -70,6 +70,9 @@ def cmd_shaped(args) -> None:
 def cmd_bench(args) -> None:
     from .experiments.plan import resolve_plan
     from .training.bench import cost_table, epoch_table
+    if args.attention:
+        _attention_speed()
+        return
     plan = resolve_plan(args.profile)
     costs = cost_table(plan)
     print(f"[bench] {costs.model.iloc[0]} on {costs.hardware.iloc[0]}")
@@ -79,6 +82,16 @@ def cmd_bench(args) -> None:
     for r in epoch_table(plan).itertuples():
         print(f"[bench] one epoch at {r.max_seq_length} tokens, {r.training}: {r.epoch_seconds:.1f} s "
               f"({r.relative_to_ours:.1f} x our loop)")
+
+
+def _attention_speed() -> None:
+    from .training.measure import exact_attention_seconds
+    from .training.runs import deterministic_torch
+    with deterministic_torch():  # one thread, as the runs
+        seconds = exact_attention_seconds()
+    print(f"[bench] one 130-token text, forward and backward on dragon-shaped-base, one thread: transformers' "
+          f"attention {seconds['transformers']:.2f} s, exact path {seconds['exact']:.2f} s "
+          f"({seconds['transformers'] / seconds['exact']:.1f}x)")
 
 
 def cmd_verify(args) -> None:
@@ -127,6 +140,8 @@ def build_parser() -> argparse.ArgumentParser:
     p = commands.add_parser("bench", help="measure (or load) the efficiency benchmark: what 1024 tokens cost, padded "
                                           "or length-aware, and our loop against the HF Trainer")
     p.add_argument("--profile", default="cpu", help="the profile whose benchmark settings to use (default cpu)")
+    p.add_argument("--attention", action="store_true",
+                   help="instead: time the exact attention path against transformers' on one 130-token text")
     p.set_defaults(handler=cmd_bench)
 
     p = commands.add_parser("verify", help="re-train committed runs into a scratch cache and compare them byte for byte")

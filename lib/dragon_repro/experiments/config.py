@@ -62,6 +62,7 @@ class ExperimentConfig:
     experiment: str
     seed: int = 0
     model: str = "embedded"
+    fast_attention: bool = True  # Longformer's attention computed exactly at each batch's length (exact_attention)
     task: str = ""  # a task folder; the plan fills in the profile's
     train_subset: int | None = None
     validation_subset: int | None = None

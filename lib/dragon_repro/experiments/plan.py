@@ -25,7 +25,8 @@ from .config import ExperimentConfig, experiment_config, load_experiments, profi
 PACKAGE_DIR = Path(__file__).resolve().parents[1]
 # The code that decides what a run produces; a change to any of it invalidates cached runs.
 CODE_FILES = ("tasks/data.py", "tasks/preprocess.py", "tasks/metrics.py", "experiments/config.py",
-              "modeling/attention.py", "modeling/encoding.py", "modeling/batching.py", "modeling/model.py",
+              "modeling/attention.py", "modeling/encoding.py", "modeling/batching.py", "modeling/exact_attention.py",
+              "modeling/model.py",
               "modeling/local_models.py", "modeling/shapes.py", "training/train.py", "training/predict.py",
               "training/runs.py")
 HASHED_PACKAGES = ("torch", "transformers")

@@ -1,8 +1,11 @@
-"""Length-aware batches for Longformer: padded to the batch's longest text rounded up to the attention window."""
+"""Length-aware batches for Longformer: padded to the batch's longest text, rounded up to the attention window only
+where transformers' own attention takes the batch."""
 
 import math
 
 import torch
+
+from .exact_attention import uses_exact_attention, windows
 
 PADDED_KEYS = ("input_ids", "attention_mask", "global_attention_mask")
 
@@ -12,6 +15,14 @@ def window_multiple(config) -> int:
     ourselves."""
     window = config.attention_window
     return max(window) if isinstance(window, (list, tuple)) else window
+
+
+def batch_multiple(model, features: list[dict]) -> int:
+    """What a batch's length is rounded up to: 1 where the exact attention path takes it (at most twice the
+    smallest window), else the attention window, as transformers' code needs."""
+    longest = max(len(f["input_ids"]) for f in features)
+    exact = uses_exact_attention(model) and longest <= 2 * min(windows(model.config))
+    return 1 if exact else window_multiple(model.config)
 
 
 def padded_length(longest: int, multiple: int) -> int:
@@ -26,7 +37,7 @@ def pad_features(features: list[dict], pad_token_id: int, length: int) -> list[d
 
 def pad_batch(features: list[dict], pad_token_id: int, multiple: int, pad_to: int | None = None,
               labels=None) -> dict[str, torch.Tensor]:
-    """Right-pad to the batch's longest text rounded up to `multiple` (or to `pad_to`), never to max length."""
+    """Right-pad to the batch's longest text (or to `pad_to`) rounded up to `multiple` (`batch_multiple`)."""
     length = padded_length(pad_to or max(len(f["input_ids"]) for f in features), multiple)
     padded = pad_features(features, pad_token_id, length)
     batch = {key: torch.tensor([f[key] for f in padded]) for key in PADDED_KEYS}

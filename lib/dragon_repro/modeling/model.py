@@ -11,6 +11,7 @@ from accelerate.utils import set_seed
 from transformers import AutoTokenizer, LongformerForSequenceClassification
 
 from ..paths import MODELS_DIR
+from .exact_attention import install_exact_attention
 from .local_models import ensure_embedded_model, ensure_tiny_model
 from .shapes import ensure_dragon_shaped
 
@@ -44,8 +45,9 @@ def load_tokenizer(spec: str):
     return AutoTokenizer.from_pretrained(resolve_model(spec), trust_remote_code=False)
 
 
-def load_model_and_tokenizer(spec: str, num_labels: int = 2, seed: int | None = None):
-    """Tokenizer and LongformerForSequenceClassification, for every model through one from_pretrained path.
+def load_model_and_tokenizer(spec: str, num_labels: int = 2, seed: int | None = None, fast_attention: bool = True):
+    """Tokenizer and LongformerForSequenceClassification, for every model through one from_pretrained path, with
+    the exact attention path (`exact_attention`) unless `fast_attention` is off.
 
     A model built on first use is built before `seed` is set, so that the new classification head is drawn
     from `seed` alone, whether the model cache was cold or warm.
@@ -77,7 +79,7 @@ def load_model_and_tokenizer(spec: str, num_labels: int = 2, seed: int | None = 
             f"hub access.") from err
     if local and not Path(name_or_path).resolve().is_relative_to(MODELS_DIR.resolve()):
         print(f"[model] {name_or_path}: weights from {weights}", file=sys.stderr)
-    return model, tokenizer
+    return (install_exact_attention(model) if fast_attention else model), tokenizer
 
 
 def weights_file(folder: Path) -> str:

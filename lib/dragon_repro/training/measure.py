@@ -7,6 +7,7 @@ import threading
 import time
 from dataclasses import dataclass
 
+import numpy as np
 import psutil
 import torch
 
@@ -43,6 +44,12 @@ class EpochCell(Cell):
     batch_size: int = 4
     gradient_accumulation_steps: int = 2
     learning_rate: float = 1e-5
+
+
+def load_model(cell: Cell):
+    """The cell's model with transformers' own attention: the benchmark measures the two ways of batching that
+    code runs (the exact attention path is not measured here yet)."""
+    return load_model_and_tokenizer(cell.model, num_labels=2, seed=cell.seed, fast_attention=False)
 
 
 def training_texts() -> list[str]:
@@ -96,7 +103,7 @@ def _padded_features(tokenizer, texts, length: int) -> list[dict]:
 
 def measure_steps(cell: StepCell) -> dict:
     """Seconds and peak memory growth (MiB) of each timed optimizer step at one padded length, through our loop."""
-    model, tokenizer = load_model_and_tokenizer(cell.model, num_labels=2, seed=cell.seed)
+    model, tokenizer = load_model(cell)
     if cell.padded_length % window_multiple(model.config):
         raise ValueError(f"padded length {cell.padded_length} is not a multiple of the attention window")
     n_cases = (cell.warmup_steps + cell.timed_steps) * cell.batch_size * cell.gradient_accumulation_steps
@@ -128,7 +135,7 @@ def measure_epoch(cell: EpochCell) -> dict:
                               gradient_accumulation_steps=cell.gradient_accumulation_steps, restore_best_epoch=False)
     result = {}
     for name, padded in (("ours, length-aware", False), ("ours, padded", True)):
-        model, tokenizer = load_model_and_tokenizer(cell.model, num_labels=2, seed=cell.seed)
+        model, tokenizer = load_model(cell)
         features = (_padded_features(tokenizer, texts, cell.max_seq_length) if padded else
                     encoded(tokenizer, texts, cell.max_seq_length))
         history, _ = fine_tune(model, features, labels, features[:1], labels[:1], options, cell.seed, progress=False)
@@ -141,7 +148,7 @@ def _trainer_epoch_seconds(cell: EpochCell, texts: list[str], labels: list[int])
     """dragon-baseline's way: tokenized with padding to max_seq_length (`pad_to_max_length=True`), the default
     collator, the Trainer's own loop; global attention left to the model (on <s>, as ours)."""
     from transformers import Trainer, TrainingArguments, default_data_collator
-    model, tokenizer = load_model_and_tokenizer(cell.model, num_labels=2, seed=cell.seed)
+    model, tokenizer = load_model(cell)
     encoded = tokenizer(texts, padding="max_length", truncation=True, max_length=cell.max_seq_length)
     dataset = [{"input_ids": ids, "attention_mask": mask, "labels": y}
                for ids, mask, y in zip(encoded["input_ids"], encoded["attention_mask"], labels)]
@@ -159,3 +166,26 @@ def _trainer_epoch_seconds(cell: EpochCell, texts: list[str], labels: list[int])
         return time.perf_counter() - started
 
 
+
+
+def exact_attention_seconds(model: str = "dragon-shaped-base", length: int = 130, rounds: int = 5) -> dict:
+    """Median seconds of forward and backward of one text of `length` tokens, transformers' attention (padded to the
+    window) against the exact path on the same weights, alternating `rounds` times after a warm-up, one thread."""
+    theirs, ours = (load_model_and_tokenizer(model, num_labels=2, seed=0, fast_attention=fast)[0]
+                    for fast in (False, True))
+    ours.load_state_dict(theirs.state_dict())
+    batch = {"input_ids": torch.randint(5, 1000, (1, length), generator=torch.Generator().manual_seed(0)),
+             "global_attention_mask": torch.nn.functional.one_hot(torch.tensor([0]), length), "labels": torch.tensor([1])}
+
+    def seconds(net) -> float:
+        net.zero_grad()
+        started = time.perf_counter()
+        net(**batch).loss.backward()
+        return time.perf_counter() - started
+    timed = {"transformers": [], "exact": []}
+    for round_ in range(rounds + 1):
+        for name, net in (("transformers", theirs), ("exact", ours)):
+            elapsed = seconds(net)
+            if round_:  # the first round warms up
+                timed[name].append(elapsed)
+    return {name: float(np.median(values)) for name, values in timed.items()}

@@ -8,7 +8,7 @@ import torch
 
 from ..atomic import write_json_atomic
 from ..experiments.config import ExperimentConfig
-from ..modeling.batching import length_grouped_batches, pad_batch, window_multiple
+from ..modeling.batching import batch_multiple, length_grouped_batches, pad_batch
 from ..modeling.encoding import encode_cases
 from ..modeling.model import load_model_and_tokenizer
 from ..tasks import data
@@ -19,13 +19,12 @@ def predict_probabilities(model, features, labels=None, batch_size: int = 8, pad
     """Class probabilities in input order, and the mean loss when labels are given; batches grouped by length."""
     model.eval()
     device = next(model.parameters()).device
-    multiple = window_multiple(model.config)
     probabilities = np.zeros((len(features), model.config.num_labels), dtype=np.float64)
     total_loss = 0.0
     for batch_indices in length_grouped_batches([len(f["input_ids"]) for f in features], batch_size):
         batch_labels = None if labels is None else [labels[i] for i in batch_indices]
-        batch = pad_batch([features[i] for i in batch_indices], model.config.pad_token_id, multiple, pad_to,
-                          batch_labels)
+        cases = [features[i] for i in batch_indices]
+        batch = pad_batch(cases, model.config.pad_token_id, batch_multiple(model, cases), pad_to, batch_labels)
         output = model(**{k: v.to(device) for k, v in batch.items()})
         probabilities[batch_indices] = output.logits.float().softmax(-1).cpu().numpy()
         if labels is not None:
@@ -45,7 +44,8 @@ def predict_with_run(run: Path, source: Path, out: Path | None = None) -> Path:
     cases = data.read_dataset(source / "nlp-test-dataset.json" if source.is_dir() else source, task_config,
                               require_labels=False)
     classes = task.classes() if task else [False, True]
-    model, tokenizer = load_model_and_tokenizer(str(run / "model"), num_labels=len(classes))
+    model, tokenizer = load_model_and_tokenizer(str(run / "model"), num_labels=len(classes),
+                                                fast_attention=config.fast_attention)
     probabilities, _ = predict_probabilities(model, encode_cases(tokenizer, list(cases["text"]), config.encoding))
     values = probabilities[:, 1].tolist() if task_config.is_binary else [classes[i] for i in probabilities.argmax(1)]
     out = out or run / "nlp-predictions-dataset.json"

@@ -15,6 +15,7 @@ from ..experiments.plan import Plan, PlannedRun, code_version
 from ..experiments.records import Run, load_run
 from ..gitstate import git_state
 from ..modeling.encoding import encode_cases
+from ..modeling.exact_attention import uses_exact_attention
 from ..modeling.model import load_model_and_tokenizer
 from ..tasks import data
 from ..tasks.metrics import dragon_metric, score_splits
@@ -92,8 +93,8 @@ def progress_writer(folder: Path, planned: PlannedRun, every: float = 2.0):
     return write
 
 
-def run_provenance(wall_seconds: float, history: dict) -> dict:
-    return git_state() | machine_provenance() | {
+def run_provenance(wall_seconds: float, history: dict, model) -> dict:
+    return git_state() | machine_provenance() | {"exact_attention": uses_exact_attention(model),
         "wall_seconds": wall_seconds, "peak_memory_mb": history["peak_memory_mb"],
         "peak_memory_kind": history["peak_memory_kind"],
         "finished": datetime.now(timezone.utc).isoformat(timespec="seconds"), "code_version": code_version(),
@@ -113,7 +114,8 @@ def _execute_into(out: Path, planned: PlannedRun, progress: bool, save_model: bo
     splits = {"validation": _subset(task["validation"], config.validation_subset)} | {
         name: _subset(task[name], config.evaluation_subset) for name in config.evaluation_sets if name in task.splits}
 
-    model, tokenizer = load_model_and_tokenizer(config.model, num_labels=len(classes), seed=config.seed)
+    model, tokenizer = load_model_and_tokenizer(config.model, num_labels=len(classes), seed=config.seed,
+                                                fast_attention=config.fast_attention)
     encode = lambda frame: encode_cases(tokenizer, list(frame["text"]), config.encoding)  # noqa: E731
     label_ids = lambda frame: [classes.index(y) for y in frame["label"]]  # noqa: E731
     features = {"validation": encode(splits["validation"])}
@@ -142,4 +144,4 @@ def _execute_into(out: Path, planned: PlannedRun, progress: bool, save_model: bo
     clock.lap("save")
     write_json_atomic(out / "history.json", history | {"phase_seconds": clock.seconds})
     # provenance.json is written last: its presence marks a complete run.
-    write_json_atomic(out / "provenance.json", run_provenance(time.perf_counter() - started, history))
+    write_json_atomic(out / "provenance.json", run_provenance(time.perf_counter() - started, history, model))

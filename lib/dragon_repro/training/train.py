@@ -18,7 +18,7 @@ from tqdm.auto import tqdm
 from transformers import get_scheduler
 
 from ..experiments.config import TrainingOptions
-from ..modeling.batching import length_grouped_batches, pad_batch, window_multiple
+from ..modeling.batching import batch_multiple, length_grouped_batches, pad_batch
 from .predict import predict_probabilities
 from .provenance import memory_kind
 
@@ -79,13 +79,12 @@ class LengthGroupedSampler(Sampler):
 
 
 def training_loader(model, features, labels, batch_size: int, seed: int) -> DataLoader:
-    """Batches of similar length, each padded to its longest text rounded up to the attention window."""
-    multiple = window_multiple(model.config)
-    return DataLoader(
-        list(zip(features, labels)),
-        batch_sampler=LengthGroupedSampler([len(f["input_ids"]) for f in features], batch_size, seed),
-        collate_fn=lambda items: pad_batch([f for f, _ in items], model.config.pad_token_id, multiple,
-                                           labels=[y for _, y in items]))
+    """Batches of similar length, each padded to its longest text (`batch_multiple`)."""
+    def collate(items):
+        batch = [f for f, _ in items]
+        return pad_batch(batch, model.config.pad_token_id, batch_multiple(model, batch), labels=[y for _, y in items])
+    return DataLoader(list(zip(features, labels)), collate_fn=collate,
+                      batch_sampler=LengthGroupedSampler([len(f["input_ids"]) for f in features], batch_size, seed))
 
 
 def optimizer_steps(batches_per_epoch: int, accumulation: int, epochs: int) -> int:
