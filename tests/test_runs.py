@@ -41,6 +41,8 @@ def test_a_run_writes_every_artefact_with_provenance(baseline_run):
     assert {"torch", "transformers", "dragon-prep"} <= set(run.provenance["packages"])
     assert run.provenance["device"].startswith("cpu") and run.provenance["peak_memory_mb"] > 0
     assert run.config["fast_attention"] and run.provenance["exact_attention"]  # on by default, and recorded
+    assert run.provenance["cpu"]["model"] and set(run.provenance["math_libraries"]) == {
+        "mkl", "mkl_branch", "onednn", "onednn_isa", "onednn_gelu"}
 
 
 def test_identical_config_is_a_cache_hit(baseline_run, small_task, monkeypatch):

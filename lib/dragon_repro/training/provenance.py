@@ -1,12 +1,19 @@
 """Where and with what a result was made: the machine, its kernels and threads, and the package versions."""
 
+import os
 import platform
+import re
+import sys
+import tempfile
+from functools import lru_cache
 from importlib.metadata import version
+from pathlib import Path
 
 import psutil
 import torch
 
 PACKAGES = ("torch", "transformers", "accelerate", "dragon-prep", "spacy", "scikit-learn", "numpy")
+KERNEL_FLAGS = ("avx2", "fma", "avx512f", "avx512_bf16", "avx512_vnni", "amx_tile", "amx_bf16")  # what picks kernels
 
 
 def device_name() -> str:
@@ -14,10 +21,61 @@ def device_name() -> str:
 
 
 def machine_provenance() -> dict:
-    """The machine a result was made on: device, CPU kernels, threads and cores, package versions."""
+    """The machine a result was made on: device, CPU and its kernel-choosing flags, the math libraries and the code
+    paths they chose, threads and cores, package versions."""
     return {"packages": {p: version(p) for p in PACKAGES} | {"python": platform.python_version()},
-            "device": device_name(), "cpu_capability": torch.backends.cpu.get_cpu_capability(),
+            "device": device_name(), "cpu": cpu_description(), "math_libraries": math_libraries(),
+            "cpu_capability": torch.backends.cpu.get_cpu_capability(),
             "torch_threads": torch.get_num_threads(), "cpu_count": psutil.cpu_count()}
+
+
+@lru_cache(maxsize=1)
+def cpu_description() -> dict:
+    """Vendor, model and the instruction sets that choose kernels (from /proc/cpuinfo, where there is one)."""
+    try:
+        first = Path("/proc/cpuinfo").read_text().split("\n\n")[0]
+    except OSError:
+        return {"model": platform.processor() or platform.machine()}
+    fields = dict((k.strip(), v.strip()) for k, _, v in (line.partition(":") for line in first.splitlines()))
+    flags = set(fields.get("flags", "").split())
+    return {"vendor": fields.get("vendor_id"), "model": fields.get("model name"),
+            "flags": [f for f in KERNEL_FLAGS if f in flags]}
+
+
+@lru_cache(maxsize=1)
+def math_libraries() -> dict:
+    """MKL's and oneDNN's versions and the code paths they chose in this process, from their own verbose lines for
+    one small matrix product and one GELU (fixed inputs: no random state moves)."""
+    def probe():
+        x = torch.arange(4096, dtype=torch.float32).reshape(64, 64) / 4096
+        with torch.backends.mkl.verbose(torch.backends.mkl.VERBOSE_ON):
+            x @ x
+        with torch.backends.mkldnn.verbose(torch.backends.mkldnn.VERBOSE_ON):
+            torch.nn.functional.gelu(x)
+    lines = _stdout_of(probe)
+
+    def found(pattern: str) -> str | None:
+        match = re.search(pattern, lines)
+        return match.group(1).strip() if match else None
+    return {"mkl": found(r"MKL_VERBOSE (oneMKL[^,]*?) Product"), "mkl_branch": found(r"CNR:(\S+)"),
+            "onednn": found(r"info,(oneDNN v[\d.]+)"), "onednn_isa": found(r"cpu,isa:([^\n]+)"),
+            "onednn_gelu": found(r"eltwise,(jit:[\w]+|ref[\w:]*)")}
+
+
+def _stdout_of(probe) -> str:
+    """What `probe` writes to file descriptor 1 (where C libraries print), taken from it."""
+    sys.stdout.flush()
+    with tempfile.TemporaryFile() as captured:
+        saved = os.dup(1)
+        os.dup2(captured.fileno(), 1)
+        try:
+            probe()
+        finally:
+            sys.stdout.flush()
+            os.dup2(saved, 1)
+            os.close(saved)
+        captured.seek(0)
+        return captured.read().decode(errors="replace")
 
 
 def memory_kind() -> str:

@@ -63,7 +63,8 @@ def compare(entry: dict, run: Run) -> list[str]:
 
 
 def _machine_differences(committed: dict, here: dict) -> list[str]:
-    keys = {"cpu_capability": "CPU capability", "torch_threads": "torch threads", "device": "device"}
+    keys = {"cpu_capability": "CPU capability", "torch_threads": "torch threads", "device": "device", "cpu": "CPU",
+            "math_libraries": "math libraries"}
     return [f"{label} {here.get(key)} here, {committed.get(key)} committed"
             for key, label in keys.items() if here.get(key) != committed.get(key)]
 
