@@ -200,3 +200,27 @@ def test_train_on_a_fresh_clone_generates_the_data_first(tmp_path):
     assert result.returncode == 0, result.stderr
     assert "[data] writing" in result.stdout and "trained:" in result.stdout
     assert (tmp_path / "data" / "Task101_Example_sl_bin_clf-repro" / "nlp-training-dataset.json").exists()
+
+
+FINALIZER_SWALLOWS_INTERRUPT = """
+import signal, time
+from dragon_repro.__main__ import install_interrupts
+install_interrupts()
+
+class Finalized:
+    def __del__(self):
+        signal.raise_signal(signal.SIGINT)
+        for _ in range(1000):  # the interrupt lands here, inside the finalizer, where Python ignores exceptions
+            pass
+
+Finalized()
+for _ in range(40):
+    time.sleep(0.05)
+print("not interrupted")
+"""
+
+
+def test_an_interrupt_that_lands_in_a_finalizer_still_interrupts():
+    result = subprocess.run([sys.executable, "-c", FINALIZER_SWALLOWS_INTERRUPT], capture_output=True, text=True,
+                            timeout=60)
+    assert "not interrupted" not in result.stdout and "KeyboardInterrupt: SIGINT" in result.stderr

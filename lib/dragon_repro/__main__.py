@@ -2,8 +2,10 @@
 
 import argparse
 import json
+import os
 import signal
 import sys
+import threading
 from pathlib import Path
 
 import yaml
@@ -163,12 +165,27 @@ def _interrupt(signum, frame):
     raise KeyboardInterrupt(signal.Signals(signum).name)
 
 
-def main(argv=None) -> int:
-    args = build_parser().parse_args(argv)
-    # SIGTERM unwinds like Ctrl-C, so half-written results are removed on the way out. SIGINT is set too:
-    # a process started in the background by a shell inherits it ignored.
+def _interrupt_again(unraisable) -> None:
+    """An interrupt that landed in a finalizer (`__del__`, where Python ignores exceptions) is sent again from another
+    thread, to land outside it: otherwise the run would go on as if never interrupted."""
+    name = str(unraisable.exc_value)
+    if isinstance(unraisable.exc_value, KeyboardInterrupt) and name in signal.Signals.__members__:
+        threading.Timer(0.05, os.kill, args=(os.getpid(), signal.Signals[name])).start()  # after the finalizer
+    else:
+        sys.__unraisablehook__(unraisable)
+
+
+def install_interrupts() -> None:
+    """SIGTERM unwinds like Ctrl-C, so half-written results are removed on the way out. SIGINT is set too: a process
+    started in the background by a shell inherits it ignored."""
     for signum in (signal.SIGINT, signal.SIGTERM):
         signal.signal(signum, _interrupt)
+    sys.unraisablehook = _interrupt_again
+
+
+def main(argv=None) -> int:
+    args = build_parser().parse_args(argv)
+    install_interrupts()
     try:
         args.handler(args)
     except KeyboardInterrupt:
