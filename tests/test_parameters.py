@@ -20,5 +20,6 @@ def test_other_seeds_get_one_line_naming_the_parameter(typed):
 def test_only_the_profiles_own_parameters_write_to_its_folder():
     assert output_label("cpu") == "cpu"
     assert output_label("cpu", None, "[0, 1]") == output_label("cpu", None, [0, 1]) == "cpu-seeds0-1"
+    assert output_label("cpu", native_cpu=True) == "cpu-native-cpu"
     assert output_label("paper", "/models/dragon-longformer-base-mixed-domain/") == \
         "paper-model-dragon-longformer-base-mixed-domain"

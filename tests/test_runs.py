@@ -43,6 +43,9 @@ def test_a_run_writes_every_artefact_with_provenance(baseline_run):
     assert run.config["fast_attention"] and run.provenance["exact_attention"]  # on by default, and recorded
     assert run.provenance["cpu"]["model"] and set(run.provenance["math_libraries"]) == {
         "mkl", "mkl_branch", "onednn", "onednn_isa", "onednn_gelu"}
+    kernels = run.provenance["cpu_kernels"]
+    assert kernels["pinned"] and not run.config["native_cpu"] and kernels["ATEN_CPU_CAPABILITY"] == "avx2"
+    assert [d["step"] for d in run.history["digests"] if d["after"] == "step"] == [1, 2]  # 2 epochs of 2 steps
 
 
 def test_identical_config_is_a_cache_hit(baseline_run, small_task, monkeypatch):
@@ -200,6 +203,21 @@ def test_train_on_a_fresh_clone_generates_the_data_first(tmp_path):
     assert result.returncode == 0, result.stderr
     assert "[data] writing" in result.stdout and "trained:" in result.stdout
     assert (tmp_path / "data" / "Task101_Example_sl_bin_clf-repro" / "nlp-training-dataset.json").exists()
+
+
+def test_native_cpu_runs_are_their_own_runs_and_say_so(small_task, tmp_path):
+    with pytest.raises(ValueError, match="CPU kernels are pinned: start it with --native-cpu"):
+        runs.load_or_run(smoke_run(small_task, native_cpu=True).under(tmp_path), progress=False)
+    env = os.environ | {"DRAGON_REPRO_OUTPUT": str(tmp_path)}
+    result = subprocess.run([sys.executable, "-m", "dragon_repro", "train", "--native-cpu", "--experiment",
+                             "baseline", "--profile", "smoke", "--task", str(small_task), "--set", "epochs=1"],
+                            env=env, capture_output=True, text=True)
+    assert result.returncode == 0, result.stderr
+    (provenance,) = tmp_path.glob("results/runs/baseline/*/provenance.json")
+    run = runs.load_run(provenance.parent)
+    assert run.config["native_cpu"] and not run.provenance["cpu_kernels"]["pinned"]
+    assert run.provenance["cpu_kernels"]["ATEN_CPU_CAPABILITY"] is None  # each library's own choice
+    assert run.path.name != smoke_run(small_task, epochs=1).path.name  # never the pinned run's cache folder
 
 
 FINALIZER_SWALLOWS_INTERRUPT = """

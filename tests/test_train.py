@@ -87,6 +87,25 @@ def test_same_seed_gives_identical_training_twice():
     assert np.array_equal(probs_a, probs_b)
 
 
+def test_the_history_digests_the_weights_and_loss_after_the_early_steps_and_every_epoch():
+    def digests(seed, learning_rate=1e-3):
+        model, tokenizer = fresh_tiny(seed=seed)
+        x = features(tokenizer)
+        options = TrainingOptions(learning_rate=learning_rate, epochs=3, batch_size=1, gradient_accumulation_steps=1)
+        return fine_tune(model, x, LABELS, x, LABELS, options, seed=seed, progress=False)[0]["digests"]
+    first = digests(0)
+    # 16 steps an epoch: after steps 1, 2, 5, 10 and at the end of epochs 1, 2, 3 (steps 16, 32, 48)
+    assert [(d["after"], d["step"]) for d in first] == [("step", 1), ("step", 2), ("step", 5), ("step", 10),
+                                                      ("epoch", 16), ("epoch", 32), ("epoch", 48)]
+    assert len({d["parameters"] for d in first}) == len(first)  # the weights move at every digest
+    assert digests(0) == first
+    # another step size: the same losses while the weights are the same (the first warm-up step has lr 0), then
+    # other weights
+    other_rate = digests(0, learning_rate=2e-3)
+    assert other_rate[0] == first[0] and other_rate[1]["loss"] == first[1]["loss"]
+    assert other_rate[1]["parameters"] != first[1]["parameters"]
+
+
 def test_length_aware_padding_predicts_like_padding_to_max_length(tiny):
     model, tokenizer = tiny
     texts = TEXTS[:5] + [" ".join(TEXTS)]  # one long text among short ones

@@ -41,18 +41,74 @@ def test_a_committed_run_retrained_from_scratch_is_identical(committed):
     assert "baseline seed 0: identical" in result.stdout
 
 
-def test_a_difference_is_named_with_its_size_and_the_machines(committed):
+def verify_with_bundle(committed, change, *args):
+    """`verify --profile smoke` against the committed bundle as `change` alters it (restored afterwards)."""
     bundle_path = committed / "figures" / "smoke" / "provenance.json"
     original = bundle_path.read_text()
     bundle = json.loads(original)
-    bundle[0]["results_sha256"]["predictions.csv"] = "0" * 64
-    bundle[0]["accuracy"]["validation"] -= 0.25
-    bundle[0]["provenance"]["cpu_capability"] = "AVX512"
+    change(bundle[0])
     bundle_path.write_text(json.dumps(bundle))
     try:
-        result = cli(committed, "-m", "dragon_repro", "verify", "--profile", "smoke")
+        return cli(committed, "-m", "dragon_repro", "verify", "--profile", "smoke", *args)
     finally:
         bundle_path.write_text(original)  # the fixture stays as committed, whatever order tests run in
+
+
+def test_a_run_that_parts_is_named_with_its_first_differing_step_its_size_and_the_machines(committed):
+    def parted_at_step_2(entry):
+        entry["results_sha256"]["predictions.csv"] = "0" * 64
+        entry["predictions_sha256"] = "0" * 64
+        entry["digests"][1]["parameters"] = "0" * 16
+        entry["accuracy"]["validation"] -= 0.25
+        entry["provenance"]["cpu_capability"] = "AVX512"
+    result = verify_with_bundle(committed, parted_at_step_2)
     assert result.returncode == 1
-    assert "DIFFERS: predictions.csv differ" in result.stdout
+    assert "baseline seed 0: DIVERGED AT STEP 2: parts at optimizer step 2 (step digest; equal up to step 1)" \
+        in result.stdout
     assert "(+0.2500)" in result.stdout and "AVX512 committed" in result.stdout
+    assert "1 diverged at step 2" in result.stdout
+
+
+def test_the_same_predictions_with_probabilities_within_1e_5_are_machine_noise(committed):
+    def nudged(entry):
+        entry["results_sha256"]["predictions.csv"] = "0" * 64
+        entry["probabilities"][0][0] += 4e-6
+        entry["digests"][-1]["loss"] = float.hex(1.0)
+    result = verify_with_bundle(committed, nudged)
+    assert result.returncode == 0, result.stdout
+    assert "baseline seed 0: machine noise: predictions.csv differ; the same predictions, probabilities within 4.0e-06" \
+        in result.stdout
+    assert f"parts at optimizer step {json.loads(cli_bundle(committed))[0]['digests'][-1]['step']}" in result.stdout
+
+
+def cli_bundle(committed):
+    return (committed / "figures" / "smoke" / "provenance.json").read_text()
+
+
+def test_verify_all_says_which_committed_verdicts_would_change(committed):
+    from dragon_repro.analysis import claims
+    from dragon_repro.experiments.records import load_run
+    (run_folder,) = {p.parent for p in (committed / "results" / "runs").rglob("provenance.json")}
+    table = claims.verdict_table([load_run(run_folder)])
+    judged = table[table.verdict != "not run"].index[0]
+    table.loc[judged, "verdict"] = "REPLACED"  # a committed verdict the re-trained run cannot give
+    verdicts = committed / "results" / "tables" / "smoke" / "verdicts.csv"
+    verdicts.parent.mkdir(parents=True, exist_ok=True)
+    table.to_csv(verdicts, index=False)
+    try:
+        result = cli(committed, "-m", "dragon_repro", "verify", "--profile", "smoke", "--all")
+    finally:
+        verdicts.unlink()
+    assert result.returncode == 0, result.stderr
+    claim, view = table.loc[judged, ["claim", "view"]]
+    assert f"changed: {claim} ({view}): REPLACED -> " in result.stdout
+
+
+def test_first_parting_names_the_first_differing_digest():
+    from dragon_repro.training.verify import first_parting
+    digests = [{"after": "step", "step": n, "parameters": f"p{n}", "loss": "0x1p-1"} for n in (1, 2, 5)]
+    assert first_parting(digests, digests) == (None, "every step digest equal: the runs part after training, "
+                                                     "in scoring")
+    here = digests[:2] + [digests[2] | {"loss": "0x1p-2"}]
+    assert first_parting(digests, here) == (5, "parts at optimizer step 5 (step digest; equal up to step 2)")
+    assert first_parting([], here)[0] is None

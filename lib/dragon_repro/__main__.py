@@ -10,6 +10,7 @@ from pathlib import Path
 
 import yaml
 
+from . import CPU_PIN, NATIVE_CPU
 from .tasks import data
 
 
@@ -71,9 +72,12 @@ def cmd_shaped(args) -> None:
 
 def cmd_bench(args) -> None:
     from .experiments.plan import resolve_plan
-    from .training.bench import cost_table, epoch_table
+    from .training.bench import composed_epochs, cost_table, epoch_table
     if args.attention:
         _attention_speed()
+        return
+    if args.pins:
+        _pin_costs()
         return
     plan = resolve_plan(args.profile)
     costs = cost_table(plan)
@@ -81,8 +85,11 @@ def cmd_bench(args) -> None:
     for r in costs.itertuples():
         print(f"[bench] {r.batching:>12} {r.measure}: {r.from_tokens} -> {r.to_tokens} tokens "
               f"{100 * r.relative:+.1f}% [{100 * r.ci_low:+.1f}, {100 * r.ci_high:+.1f}]")
+    for r in composed_epochs(plan).itertuples():
+        print(f"[bench] {r.batching:>12} epoch of {r.batches} steps at {r.max_seq_length} tokens: "
+              f"{r.epoch_seconds:.0f} s ({r.times_cheaper:.1f}x cheaper than length-aware)")
     for r in epoch_table(plan).itertuples():
-        print(f"[bench] one epoch at {r.max_seq_length} tokens, {r.training}: {r.epoch_seconds:.1f} s "
+        print(f"[bench] one epoch of {r.model} at {r.max_seq_length} tokens, {r.training}: {r.epoch_seconds:.1f} s "
               f"({r.relative_to_ours:.1f} x our loop)")
 
 
@@ -96,16 +103,34 @@ def _attention_speed() -> None:
           f"({seconds['transformers'] / seconds['exact']:.1f}x)")
 
 
+def _pin_costs() -> None:
+    from .training.pins import pin_costs
+    for r in pin_costs():
+        print(f"[pins] {r['setting']}: {r['median_step_seconds']:.3f} s per step ({r['relative_to_default']:.2f} x the "
+              f"default), {'the same' if r['same_bytes_as_default'] else 'other'} bytes than the default; "
+              f"ATen {r['cpu_capability']}, MKL branch {r['mkl_branch']}")
+
+
 def cmd_verify(args) -> None:
     from .experiments.plan import resolve_plan
-    from .training.verify import verify
-    if not verify(resolve_plan(args.profile), args.runs):
+    plan = resolve_plan(args.profile)
+    if args.kernels:
+        from .training.kernels import verify_kernels
+        reproduced = verify_kernels(plan)
+    else:
+        from .training.verify import verify
+        reproduced = verify(plan, args.runs, every_run=args.all)
+    if not reproduced:
         raise SystemExit(1)
 
 
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="dragon_repro", description=__doc__)
     commands = parser.add_subparsers(dest="command", required=True)
+    cpu = argparse.ArgumentParser(add_help=False)
+    cpu.add_argument("--native-cpu", action="store_true",
+                     help="leave the CPU's kernels unpinned (faster where AVX-512 is there): runs and outputs of this "
+                          "machine's own bytes, kept apart from the pinned ones")
 
     p = commands.add_parser("data", help="generate an example task with dragon-prep and write the 400/100 task folder")
     p.add_argument("--task", default=data.TASK101, choices=list(data.GENERATED_TASKS), help="default: %(default)s")
@@ -116,7 +141,8 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("folder")
     p.set_defaults(handler=cmd_validate)
 
-    p = commands.add_parser("train", help="train (or load from the cache) one experiment for one seed")
+    p = commands.add_parser("train", parents=[cpu],
+                            help="train (or load from the cache) one experiment for one seed")
     p.add_argument("--experiment", help="a name from config/experiments.yaml")
     p.add_argument("--seed", type=int, default=0)
     p.add_argument("--profile", default="cpu", help="smoke, cpu (default) or paper")
@@ -139,19 +165,26 @@ def build_parser() -> argparse.ArgumentParser:
                    help="model.safetensors, or only pytorch_model.bin")
     p.set_defaults(handler=cmd_shaped)
 
-    p = commands.add_parser("bench", help="measure (or load) the efficiency benchmark: what 1024 tokens cost, padded "
-                                          "or length-aware, and our loop against the HF Trainer")
+    p = commands.add_parser("bench", parents=[cpu], help="measure (or load) the efficiency benchmark: what 1024 "
+                            "tokens cost, three ways of batching, and our loop against the HF Trainer")
     p.add_argument("--profile", default="cpu", help="the profile whose benchmark settings to use (default cpu)")
     p.add_argument("--attention", action="store_true",
                    help="instead: time the exact attention path against transformers' on one 130-token text")
+    p.add_argument("--pins", action="store_true",
+                   help="instead: price each way of pinning the CPU's kernels, and say whether it changes the bytes")
     p.set_defaults(handler=cmd_bench)
 
-    p = commands.add_parser("verify", help="re-train committed runs into a scratch cache and compare them byte for byte")
+    p = commands.add_parser("verify", parents=[cpu], help="re-train committed runs into a scratch cache: identical, "
+                            "machine noise, or where they part")
     p.add_argument("--runs", type=int, default=1, help="how many committed runs, cheapest first (default 1)")
+    p.add_argument("--all", action="store_true", help="every committed run, then whether any verdict would change")
+    p.add_argument("--kernels", action="store_true", help="instead: run every kernel training uses on fixed inputs and "
+                                                          "name those that differ from the committed reference")
     p.add_argument("--profile", default="cpu", help="the profile whose committed runs to verify (default cpu)")
     p.set_defaults(handler=cmd_verify)
 
-    p = commands.add_parser("run-all", help="what ./run_all.sh runs: data, all runs, analysis notebooks, report")
+    p = commands.add_parser("run-all", parents=[cpu],
+                            help="what ./run_all.sh runs: data, all runs, analysis notebooks, report")
     p.add_argument("--profile", default="cpu", help="smoke, cpu (default) or paper")
     p.add_argument("--model", help="override the profile's model")
     p.add_argument("--seeds", help="comma-separated seeds, e.g. 0,1,2 (default: the profile's)")
@@ -175,6 +208,13 @@ def _interrupt_again(unraisable) -> None:
         sys.__unraisablehook__(unraisable)
 
 
+def _restart_with_native_cpu(argv: list[str]) -> None:
+    """Start this command again with the CPU kernels left unpinned: the pins take effect when torch loads, and
+    dragon_repro reads DRAGON_REPRO_NATIVE_CPU once, at import."""
+    env = {k: v for k, v in os.environ.items() if CPU_PIN.get(k) != v} | {"DRAGON_REPRO_NATIVE_CPU": "1"}
+    os.execve(sys.executable, [sys.executable, "-m", "dragon_repro", *argv], env)
+
+
 def install_interrupts() -> None:
     """SIGTERM unwinds like Ctrl-C, so half-written results are removed on the way out. SIGINT is set too: a process
     started in the background by a shell inherits it ignored."""
@@ -184,7 +224,10 @@ def install_interrupts() -> None:
 
 
 def main(argv=None) -> int:
+    argv = sys.argv[1:] if argv is None else argv
     args = build_parser().parse_args(argv)
+    if getattr(args, "native_cpu", False) and not NATIVE_CPU:
+        _restart_with_native_cpu(argv)
     install_interrupts()
     try:
         args.handler(args)

@@ -16,7 +16,7 @@ from .gitstate import git_state
 from .paths import NOTEBOOKS_DIR
 from .presentation.report import build_report
 from .processes import ChildFailed, run_checked
-from .training import bench
+from .training import bench, kernels
 from .training.runs import running_progress
 from .training.verify import bundle_entry, bundle_file
 
@@ -133,9 +133,11 @@ def run_analysis(plan: Plan, cell_timeout: int, started: float) -> None:
 
 
 def write_provenance_bundle(plan: Plan) -> Path:
-    """The provenance and result digests of every run behind a plan's figures, in one file beside them."""
+    """The provenance and result digests of every run behind a plan's figures, in one file beside them, and this
+    machine's kernel reference (`verify --kernels`)."""
     path = bundle_file(plan)
     write_json_atomic(path, [bundle_entry(load_run(planned.path)) for planned in plan.runs])
+    kernels.write_reference(plan)
     return path
 
 

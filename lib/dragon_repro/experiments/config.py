@@ -63,6 +63,7 @@ class ExperimentConfig:
     seed: int = 0
     model: str = "embedded"
     fast_attention: bool = True  # Longformer's attention computed exactly at each batch's length (exact_attention)
+    native_cpu: bool = False  # CPU kernels left to each library's own choice (--native-cpu): this machine's bytes only
     task: str = ""  # a task folder; the plan fills in the profile's
     train_subset: int | None = None
     validation_subset: int | None = None

@@ -17,7 +17,7 @@ from pathlib import Path
 
 import yaml
 
-from .. import paths
+from .. import NATIVE_CPU, paths
 from ..hashing import files_hash, value_hash
 from ..tasks import data
 from .config import ExperimentConfig, experiment_config, load_experiments, profile_spec, with_truncation_side
@@ -154,7 +154,7 @@ def parse_seeds(seeds) -> list[int] | None:
     return sorted(set(values))
 
 
-def output_label(profile: str, model: str | None = None, seeds=None) -> str:
+def output_label(profile: str, model: str | None = None, seeds=None, native_cpu: bool = False) -> str:
     """The folder name for a profile's outputs: the profile itself, or the profile and what was changed."""
     seeds = parse_seeds(seeds)
     label = profile
@@ -162,7 +162,7 @@ def output_label(profile: str, model: str | None = None, seeds=None) -> str:
         label += "-model-" + re.sub(r"[^A-Za-z0-9.]+", "-", model.rstrip("/").rsplit("/", 1)[-1])
     if seeds is not None:
         label += "-seeds" + "-".join(map(str, seeds))
-    return label
+    return label + ("-native-cpu" if native_cpu else "")
 
 
 def resolve_plan(profile: str = "cpu", model: str | None = None, seeds=None, task: str | Path | None = None,
@@ -181,9 +181,12 @@ def _resolve(profile: str, model: str | None, seeds: tuple[int, ...] | None, tas
     settings = profile_spec(profile, spec)
     folder = data.ensure_folder(_task_folder(task or settings.get("task", data.TASK101)))
     side = data.read_task_config(folder).recommended_truncation_side
-    run_settings = settings | {"task": str(folder)} | ({"model": model} if model else {})
+    # --native-cpu (dragon_repro.NATIVE_CPU, read once at import) is a setting of every run: its bytes are this
+    # machine's own, so they never share a cache folder or an output folder with the pinned runs
+    run_settings = (settings | {"task": str(folder)} | ({"model": model} if model else {})
+                    | ({"native_cpu": True} if NATIVE_CPU else {}))
     run_settings.setdefault("model", ExperimentConfig(experiment="").model)
-    label = output_label(profile, model, seeds)
+    label = output_label(profile, model, seeds, NATIVE_CPU)
     folders = Folders(paths.RUNS_DIR, paths.BENCH_DIR, paths.REFERENCES_DIR, paths.TABLES_DIR / label, paths.FIGURES_DIR / label,
                       paths.EXECUTED_DIR / label, paths.REPORT_DIR / label)
     runs = tuple(_planned_run(name, seed, run_settings, spec["experiments"], side, folders.runs)

@@ -14,6 +14,7 @@ import torch
 from ..experiments.config import EncodingOptions, TrainingOptions
 from ..modeling.batching import pad_features, window_multiple
 from ..modeling.encoding import encode_cases
+from ..modeling.exact_attention import windows
 from ..modeling.model import load_model_and_tokenizer
 from ..tasks import data
 from .train import fine_tune
@@ -30,8 +31,9 @@ class Cell:
 
 @dataclass(frozen=True, kw_only=True)
 class StepCell(Cell):
-    """Optimizer steps at one padded length."""
+    """Optimizer steps at one padded length, through transformers' attention or the exact path."""
     padded_length: int
+    exact_attention: bool = False
     warmup_steps: int = 1
     timed_steps: int = 5
 
@@ -46,10 +48,18 @@ class EpochCell(Cell):
     learning_rate: float = 1e-5
 
 
-def load_model(cell: Cell):
-    """The cell's model with transformers' own attention: the benchmark measures the two ways of batching that
-    code runs (the exact attention path is not measured here yet)."""
-    return load_model_and_tokenizer(cell.model, num_labels=2, seed=cell.seed, fast_attention=False)
+OUR_LOOP = "ours, exact attention"  # the suite's default loop: length-aware batches through the exact path
+EPOCH_WAYS = {  # our loop's ways of training an epoch: (the exact attention path, every case padded to max length)
+    OUR_LOOP: (True, False),
+    "ours, length-aware": (False, False),
+    "ours, padded": (False, True),
+}
+TRAINER = "HF Trainer, padded (dragon-baseline)"
+
+
+def load_model(cell: Cell, exact_attention: bool):
+    """The cell's model, with the exact attention path or transformers' own attention."""
+    return load_model_and_tokenizer(cell.model, num_labels=2, seed=cell.seed, fast_attention=exact_attention)
 
 
 def training_texts() -> list[str]:
@@ -103,8 +113,11 @@ def _padded_features(tokenizer, texts, length: int) -> list[dict]:
 
 def measure_steps(cell: StepCell) -> dict:
     """Seconds and peak memory growth (MiB) of each timed optimizer step at one padded length, through our loop."""
-    model, tokenizer = load_model(cell)
-    if cell.padded_length % window_multiple(model.config):
+    model, tokenizer = load_model(cell, cell.exact_attention)
+    if cell.exact_attention and cell.padded_length > 2 * min(windows(model.config)):
+        raise ValueError(f"padded length {cell.padded_length} is over twice the attention window: the exact path "
+                         f"does not take it")
+    if not cell.exact_attention and cell.padded_length % window_multiple(model.config):
         raise ValueError(f"padded length {cell.padded_length} is not a multiple of the attention window")
     n_cases = (cell.warmup_steps + cell.timed_steps) * cell.batch_size * cell.gradient_accumulation_steps
     texts = training_texts()
@@ -120,7 +133,7 @@ def measure_steps(cell: StepCell) -> dict:
         last[0] = now
     try:
         fine_tune(model, features, [0] * n_cases, features[:1], [0], options, cell.seed, progress=False,
-                  on_step=on_step)
+                  on_step=on_step, digests=False)
     finally:
         memory.stop()
     return {"step_seconds": seconds[cell.warmup_steps:], "step_peak_mib": peaks[cell.warmup_steps:],
@@ -128,27 +141,29 @@ def measure_steps(cell: StepCell) -> dict:
 
 
 def measure_epoch(cell: EpochCell) -> dict:
-    """Training seconds of one epoch: our loop length-aware, our loop padded, the HF Trainer padded."""
+    """Training seconds of one epoch: our loop each way (EPOCH_WAYS), the HF Trainer padded."""
     texts = training_texts()[:cell.train_subset]
     labels = [i % 2 for i in range(len(texts))]  # the timing does not depend on the labels
     options = TrainingOptions(learning_rate=cell.learning_rate, epochs=1, batch_size=cell.batch_size,
                               gradient_accumulation_steps=cell.gradient_accumulation_steps, restore_best_epoch=False)
     result = {}
-    for name, padded in (("ours, length-aware", False), ("ours, padded", True)):
-        model, tokenizer = load_model(cell)
+    for name, (exact, padded) in EPOCH_WAYS.items():
+        model, tokenizer = load_model(cell, exact)
         features = (_padded_features(tokenizer, texts, cell.max_seq_length) if padded else
                     encoded(tokenizer, texts, cell.max_seq_length))
-        history, _ = fine_tune(model, features, labels, features[:1], labels[:1], options, cell.seed, progress=False)
+        history, _ = fine_tune(model, features, labels, features[:1], labels[:1], options, cell.seed, progress=False,
+                               digests=False)
         result[name] = history["epochs"][0]["train_seconds"]
-    result["HF Trainer, padded (dragon-baseline)"] = _trainer_epoch_seconds(cell, texts, labels)
+    result[TRAINER] = _trainer_epoch_seconds(cell, texts, labels)
     return {"epoch_seconds": result, "n_cases": len(texts)}
 
 
 def _trainer_epoch_seconds(cell: EpochCell, texts: list[str], labels: list[int]) -> float:
     """dragon-baseline's way: tokenized with padding to max_seq_length (`pad_to_max_length=True`), the default
-    collator, the Trainer's own loop; global attention left to the model (on <s>, as ours)."""
+    collator, the Trainer's own loop, transformers' attention; global attention left to the model (on <s>, as
+    ours)."""
     from transformers import Trainer, TrainingArguments, default_data_collator
-    model, tokenizer = load_model(cell)
+    model, tokenizer = load_model(cell, exact_attention=False)
     encoded = tokenizer(texts, padding="max_length", truncation=True, max_length=cell.max_seq_length)
     dataset = [{"input_ids": ids, "attention_mask": mask, "labels": y}
                for ids, mask, y in zip(encoded["input_ids"], encoded["attention_mask"], labels)]
@@ -164,8 +179,6 @@ def _trainer_epoch_seconds(cell: EpochCell, texts: list[str], labels: list[int])
         started = time.perf_counter()
         trainer.train()
         return time.perf_counter() - started
-
-
 
 
 def exact_attention_seconds(model: str = "dragon-shaped-base", length: int = 130, rounds: int = 5) -> dict:

@@ -12,6 +12,8 @@ from pathlib import Path
 import psutil
 import torch
 
+from .. import CPU_PIN, NATIVE_CPU
+
 PACKAGES = ("torch", "transformers", "accelerate", "dragon-prep", "spacy", "scikit-learn", "numpy")
 KERNEL_FLAGS = ("avx2", "fma", "avx512f", "avx512_bf16", "avx512_vnni", "amx_tile", "amx_bf16")  # what picks kernels
 
@@ -25,8 +27,15 @@ def machine_provenance() -> dict:
     paths they chose, threads and cores, package versions."""
     return {"packages": {p: version(p) for p in PACKAGES} | {"python": platform.python_version()},
             "device": device_name(), "cpu": cpu_description(), "math_libraries": math_libraries(),
+            "cpu_kernels": cpu_kernels(),
             "cpu_capability": torch.backends.cpu.get_cpu_capability(),
             "torch_threads": torch.get_num_threads(), "cpu_count": psutil.cpu_count()}
+
+
+def cpu_kernels() -> dict:
+    """How the CPU's kernels were chosen: pinned (the settings in effect) or native (--native-cpu)."""
+    return {"pinned": not NATIVE_CPU, "mkldnn_enabled": torch.backends.mkldnn.enabled} | {
+        key: os.environ.get(key) for key in CPU_PIN}
 
 
 @lru_cache(maxsize=1)

@@ -10,6 +10,7 @@ from pathlib import Path
 import pandas as pd
 import torch
 
+from .. import NATIVE_CPU
 from ..atomic import staged_dir, staging_dirs, write_json_atomic
 from ..experiments.plan import Plan, PlannedRun, code_version
 from ..experiments.records import Run, load_run
@@ -31,6 +32,10 @@ def load_or_run(planned: PlannedRun, progress: bool = True, save_model: bool = T
     """The cached run for this exact config, or a new one written atomically (a killed run leaves nothing)."""
     if planned.done:
         return load_run(planned.path)
+    if planned.config.native_cpu != NATIVE_CPU:
+        raise ValueError(f"run {planned.hash}: native_cpu is {planned.config.native_cpu}, but this process's CPU "
+                         f"kernels are {'native' if NATIVE_CPU else 'pinned'}: start it "
+                         f"{'with' if planned.config.native_cpu else 'without'} --native-cpu")
     with staged_dir(planned.path) as staging, deterministic_torch():
         _execute_into(staging, planned, progress, save_model)
     return load_run(planned.path, cached=False)

@@ -2,10 +2,12 @@
 
 Beside the loop, small pieces: `BestEpoch` keeps the weights of the epoch with the lowest validation loss and
 stops early, as the HF Trainer's load_best_model_at_end and EarlyStoppingCallback do; `TrainingLog` records every
-optimizer step and epoch, the peak memory and the progress.
+optimizer step and epoch, the peak memory and the progress, and digests of the weights and the loss along the way
+(`verify` names the first step at which two copies of a run part).
 """
 
 import copy
+import hashlib
 import math
 import time
 from collections.abc import Callable
@@ -23,10 +25,14 @@ from .predict import predict_probabilities
 from .provenance import memory_kind
 
 
+DIGEST_STEPS = (1, 2, 5, 10, 50, 100)  # optimizer steps after which the history records a digest (and every epoch end)
+
+
 def fine_tune(model, train_features, train_labels, val_features, val_labels, options: TrainingOptions,
-              seed: int, progress: bool = True, on_step: Callable[[dict], None] | None = None):
+              seed: int, progress: bool = True, on_step: Callable[[dict], None] | None = None, digests: bool = True):
     """Train in place; returns the history and the kept weights' validation probabilities. `on_step` gets
-    {epoch, epochs, step, steps} after each optimizer step."""
+    {epoch, epochs, step, steps} after each optimizer step; `digests` off leaves the digests out (the benchmark
+    times steps without them)."""
     accelerator = Accelerator(gradient_accumulation_steps=options.gradient_accumulation_steps,
                               mixed_precision="bf16" if options.bf16 and torch.cuda.is_available() else "no")
     loader = training_loader(model, train_features, train_labels, options.batch_size, seed)
@@ -39,7 +45,8 @@ def fine_tune(model, train_features, train_labels, val_features, val_labels, opt
     model, optimizer, loader, scheduler = accelerator.prepare(model, optimizer, loader, scheduler)
     torch.manual_seed(seed)  # dropout draws from the run's seed, whatever ran before in this process
 
-    log = TrainingLog(total_steps, options.epochs, str(accelerator.device), progress, on_step)
+    log = TrainingLog(total_steps, options.epochs, str(accelerator.device), progress, on_step,
+                      digest=(lambda: parameters_digest(accelerator.unwrap_model(model))) if digests else None)
     best = BestEpoch(options.restore_best_epoch, options.early_stopping_patience)
     for epoch in range(1, options.epochs + 1):
         model.train()
@@ -87,6 +94,14 @@ def training_loader(model, features, labels, batch_size: int, seed: int) -> Data
                       batch_sampler=LengthGroupedSampler([len(f["input_ids"]) for f in features], batch_size, seed))
 
 
+def parameters_digest(model) -> str:
+    """A hash of every parameter's bytes, in the model's order: equal digests mean bit-equal weights."""
+    digest = hashlib.sha256()
+    for parameter in model.parameters():
+        digest.update(parameter.detach().cpu().reshape(-1).view(torch.uint8).numpy())
+    return digest.hexdigest()[:16]
+
+
 def optimizer_steps(batches_per_epoch: int, accumulation: int, epochs: int) -> int:
     """Scheduler length counted in optimizer steps: the last partial accumulation window still steps."""
     return math.ceil(batches_per_epoch / accumulation) * epochs
@@ -121,12 +136,14 @@ class BestEpoch:
 
 
 class TrainingLog:
-    """Every optimizer step's loss and learning rate, every epoch's losses and seconds, the peak memory, and the
-    progress (a tqdm bar when `progress`, and `on_step` after each optimizer step)."""
+    """Every optimizer step's loss and learning rate, every epoch's losses and seconds, the peak memory, the
+    progress (a tqdm bar when `progress`, and `on_step` after each optimizer step), and, when given `digest` (the
+    weights' hash), the weights' and the loss's digests after DIGEST_STEPS and every epoch."""
 
-    def __init__(self, total_steps: int, epochs: int, device: str, progress: bool, on_step=None):
+    def __init__(self, total_steps: int, epochs: int, device: str, progress: bool, on_step=None, digest=None):
         self.steps, self.epochs, self.total_steps, self.n_epochs = [], [], total_steps, epochs
         self.device, self.on_step, self.process, self.peak_rss = device, on_step, psutil.Process(), 0
+        self.digest, self.digests = digest, []
         self.bar = tqdm(total=total_steps, desc="optimizer steps", disable=not progress, leave=False)
 
     def start_epoch(self, epoch: int) -> None:
@@ -141,6 +158,8 @@ class TrainingLog:
         self.epoch_losses += self.window
         self.window = []
         self.peak_rss = max(self.peak_rss, self.process.memory_info().rss)
+        if len(self.steps) in DIGEST_STEPS:
+            self._record_digest("step", step_loss)
         self.bar.update()
         self.bar.set_postfix(epoch=self.epoch, loss=f"{step_loss:.3f}")
         if self.on_step:
@@ -154,11 +173,19 @@ class TrainingLog:
         self.epochs.append({"epoch": self.epoch, "train_loss": sum(self.epoch_losses) / max(len(self.epoch_losses), 1),
                             "val_loss": val_loss, "train_seconds": self.trained - self.started,
                             "validation_seconds": time.perf_counter() - self.trained})
+        self._record_digest("epoch", val_loss)
+
+    def _record_digest(self, after: str, loss: float) -> None:
+        """The weights' digest and the loss's exact value (float.hex) after a step or an epoch (its validation
+        loss)."""
+        if self.digest:
+            self.digests.append({"after": after, "step": len(self.steps), "epoch": self.epoch,
+                                 "parameters": self.digest(), "loss": float.hex(loss)})
 
     def close(self, best: BestEpoch) -> dict:
         self.bar.close()
         cuda = torch.cuda.is_available()
-        return {"steps": self.steps, "epochs": self.epochs, "best_epoch": best.epoch,
+        return {"steps": self.steps, "epochs": self.epochs, "digests": self.digests, "best_epoch": best.epoch,
                 "stopped_early": best.stopped_early, "optimizer_steps_planned": self.total_steps,
                 "device": self.device,
                 "weights_from_epoch": best.epoch if best.state is not None else self.epochs[-1]["epoch"],

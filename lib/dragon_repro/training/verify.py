@@ -1,12 +1,23 @@
-"""`python -m dragon_repro verify`: re-train committed runs into a scratch cache and compare them byte for byte.
+"""`python -m dragon_repro verify`: re-train committed runs into a scratch cache and say how each compares.
 
-The committed bundle (`figures/<profile>/provenance.json`) holds, for every run behind the figures, its config
-hash, provenance, the sha256 of its predictions.csv and metrics.json, and its accuracy per split.
+The committed bundle (`figures/<profile>/provenance.json`) holds, for every run behind the figures: its config
+hash and provenance, the sha256 of its predictions.csv and metrics.json, the hash of its predicted labels, its class
+probabilities (to PROBABILITY_DIGITS decimals), its accuracy per split, and the digests of its weights and loss
+along training (`train.DIGEST_STEPS`). A re-trained copy is then one of:
+- *identical*: predictions.csv and metrics.json byte for byte;
+- *machine noise*: the same predictions, every probability within NOISE;
+- *diverged at step K*: anything else; K is the first optimizer step whose digest differs, and each accuracy's
+  change is given against the seed spread of its config;
+- *another config*: the config hash differs (code, data or package versions changed since the commit).
 """
 
 import json
 import tempfile
+from dataclasses import dataclass, field
 from pathlib import Path
+
+import numpy as np
+import pandas as pd
 
 from ..experiments.plan import Plan
 from ..experiments.records import Run
@@ -14,6 +25,8 @@ from ..hashing import sha256_hex
 from .runs import load_or_run
 
 RESULT_FILES = ("predictions.csv", "metrics.json")
+NOISE = 1e-5  # the largest probability difference that still counts as machine noise
+PROBABILITY_DIGITS = 7  # the committed probabilities' rounding: far below NOISE
 
 
 def result_digests(run_path: Path) -> dict[str, str]:
@@ -21,11 +34,24 @@ def result_digests(run_path: Path) -> dict[str, str]:
     return {name: sha256_hex((Path(run_path) / name).read_bytes()) for name in RESULT_FILES}
 
 
+def probability_columns(predictions: pd.DataFrame) -> list[str]:
+    """The class-probability columns of predictions.csv: `probability` (binary) or every `p_<class>`."""
+    classes = [c for c in predictions.columns if c.startswith("p_")]
+    return classes or ["probability"]
+
+
+def predictions_hash(predictions: pd.DataFrame) -> str:
+    return sha256_hex("\n".join(predictions["prediction"].astype(str)).encode())
+
+
 def bundle_entry(run: Run) -> dict:
     """What the committed bundle records of one run, so that `verify` can compare a re-trained copy with it."""
+    probabilities = run.predictions[probability_columns(run.predictions)].round(PROBABILITY_DIGITS)
     return {"experiment": run.config["experiment"], "seed": run.config["seed"], "run": run.path.name,
             "model": run.config["model"], "results_sha256": result_digests(run.path),
-            "accuracy": {split: m["accuracy"] for split, m in run.metrics.items()}, "provenance": run.provenance}
+            "predictions_sha256": predictions_hash(run.predictions), "probabilities": probabilities.values.tolist(),
+            "accuracy": {split: m["accuracy"] for split, m in run.metrics.items()},
+            "digests": run.history.get("digests", []), "provenance": run.provenance}
 
 
 def bundle_file(plan: Plan) -> Path:
@@ -45,47 +71,126 @@ def cheapest(entries: list[dict], n: int) -> list[dict]:
     return sorted(entries, key=lambda e: e["provenance"]["wall_seconds"])[:n]
 
 
-def compare(entry: dict, run: Run) -> list[str]:
-    """What differs between a committed run and its re-trained copy; empty when the results are identical."""
-    differences = []
+# ---------------------------------------------------------------- one run against its committed copy
+
+@dataclass
+class Comparison:
+    """How a re-trained run compares with its committed copy: `kind` and what shows it."""
+    kind: str  # identical, machine noise, diverged at step K, diverged in scoring, another config
+    details: list[str] = field(default_factory=list)
+
+    @property
+    def reproduced(self) -> bool:
+        return self.kind in ("identical", "machine noise")
+
+
+def compare(entry: dict, run: Run, seed_spread: dict[str, float] | None = None) -> Comparison:
+    """Classify a re-trained run against its bundle entry; `seed_spread` is the committed accuracy's sd over the
+    seeds of its config, per split."""
     if run.path.name != entry["run"]:
-        differences.append(f"config hash {run.path.name} here, {entry['run']} committed (code, data or package "
-                           "versions changed since)")
+        return Comparison("another config", [f"config hash {run.path.name} here, {entry['run']} committed (code, data "
+                                             "or package versions changed since)"])
     changed = [name for name, digest in result_digests(run.path).items() if entry["results_sha256"][name] != digest]
-    if changed:
-        differences.append(f"{' and '.join(changed)} differ")
-        differences += [f"{split} accuracy {m['accuracy']:.4f} here, {entry['accuracy'][split]:.4f} committed "
-                        f"({m['accuracy'] - entry['accuracy'][split]:+.4f})"
-                        for split, m in run.metrics.items() if split in entry["accuracy"]]
-    if differences:
-        differences += _machine_differences(entry["provenance"], run.provenance)
-    return differences
+    if not changed:
+        return Comparison("identical", ["predictions.csv and metrics.json byte for byte"])
+    step, parting = first_parting(entry.get("digests", []), run.history.get("digests", []))
+    machine = _machine_differences(entry["provenance"], run.provenance)
+    if not entry["provenance"].get("cpu_kernels", {}).get("pinned", True):
+        machine.insert(0, "committed with --native-cpu: its bytes are its machine's own")
+    gap = _probability_gap(entry, run.predictions)
+    if gap is not None and gap <= NOISE and predictions_hash(run.predictions) == entry["predictions_sha256"]:
+        return Comparison("machine noise", [f"{' and '.join(changed)} differ; the same predictions, probabilities "
+                                            f"within {gap:.1e}", parting] + machine)
+    kind = f"diverged at step {step}" if step else "diverged in scoring"
+    changes = [_accuracy_change(split, m["accuracy"], entry["accuracy"][split], (seed_spread or {}).get(split))
+               for split, m in run.metrics.items() if split in entry["accuracy"]]
+    return Comparison(kind, [parting] + changes + machine)
+
+
+def first_parting(committed: list[dict], here: list[dict]) -> tuple[int | None, str]:
+    """The first optimizer step whose weights' or loss's digest differs, and a sentence saying where."""
+    if not committed:
+        return None, "no step digests committed"
+    equal_to = None
+    for ours, theirs in zip(here, committed):
+        if (ours["parameters"], ours["loss"]) != (theirs["parameters"], theirs["loss"]):
+            since = f"equal up to step {equal_to}" if equal_to else "at the first digest"
+            return ours["step"], f"parts at optimizer step {ours['step']} ({ours['after']} digest; {since})"
+        equal_to = ours["step"]
+    return None, "every step digest equal: the runs part after training, in scoring"
+
+
+def _probability_gap(entry: dict, predictions: pd.DataFrame) -> float | None:
+    """The largest difference between a probability here and its committed value; None if the shapes differ."""
+    here = predictions[probability_columns(predictions)].to_numpy()
+    committed = np.asarray(entry.get("probabilities", []), dtype=float)
+    if committed.shape != here.shape:
+        return None
+    return float(np.abs(here.round(PROBABILITY_DIGITS) - committed).max())
+
+
+def _accuracy_change(split: str, here: float, committed: float, spread: float | None) -> str:
+    size = f", {abs(here - committed) / spread:.1f} seed sd" if spread else ""
+    return f"{split} accuracy {here:.4f} here, {committed:.4f} committed ({here - committed:+.4f}{size})"
 
 
 def _machine_differences(committed: dict, here: dict) -> list[str]:
     keys = {"cpu_capability": "CPU capability", "torch_threads": "torch threads", "device": "device", "cpu": "CPU",
-            "math_libraries": "math libraries"}
+            "math_libraries": "math libraries", "cpu_kernels": "CPU kernel settings"}
     return [f"{label} {here.get(key)} here, {committed.get(key)} committed"
             for key, label in keys.items() if here.get(key) != committed.get(key)]
 
 
-def verify(plan: Plan, n_runs: int = 1) -> bool:
-    """Re-train the n cheapest committed runs of a plan into a scratch cache (removed afterwards); print, per
-    run, "identical" or what differs and by how much. True when every run is identical."""
-    entries = cheapest(load_bundle(plan), n_runs)
+def seed_spreads(entries: list[dict]) -> dict[str, dict[str, float]]:
+    """Per experiment, the committed accuracy's sd over its seeds, per split (absent with one seed)."""
+    frame = pd.DataFrame([{"experiment": e["experiment"], "split": split, "accuracy": accuracy}
+                          for e in entries for split, accuracy in e["accuracy"].items()])
+    spread = frame.groupby(["experiment", "split"]).accuracy.std().dropna()
+    return {experiment: group.droplevel(0).to_dict() for experiment, group in spread.groupby(level=0)}
+
+
+# ---------------------------------------------------------------- the command
+
+def verify(plan: Plan, n_runs: int = 1, every_run: bool = False) -> bool:
+    """Re-train the n cheapest committed runs of a plan (or all) into a scratch cache (removed afterwards) and print
+    each one's comparison; with every run, say whether any committed verdict would change. True when every run is
+    reproduced (identical or machine noise)."""
+    bundle = load_bundle(plan)
+    entries = bundle if every_run else cheapest(bundle, n_runs)
+    spreads = seed_spreads(bundle)
     with tempfile.TemporaryDirectory(prefix="dragon-repro-verify-") as scratch:
-        return all([_verify_one(entry, plan, Path(scratch)) for entry in entries])
+        results = [_verify_one(entry, plan, Path(scratch), spreads.get(entry["experiment"])) for entry in entries]
+        kinds = pd.Series([comparison.kind for comparison, _ in results]).value_counts()
+        print("[verify] " + ", ".join(f"{n} {kind}" for kind, n in kinds.items()), flush=True)
+        if every_run:
+            _report_verdict_changes(plan, [run for _, run in results])
+    return all(comparison.reproduced for comparison, _ in results)
 
 
-def _verify_one(entry: dict, plan: Plan, scratch: Path) -> bool:
+def _verify_one(entry: dict, plan: Plan, scratch: Path, spread: dict | None) -> tuple[Comparison, Run]:
     planned = plan.planned(entry["experiment"], entry["seed"], model=entry["model"]).under(scratch)
     committed = entry["provenance"]
     print(f"[verify] {entry['experiment']} seed {entry['seed']}: run {entry['run']}, committed on "
           f"{committed['device']} ({committed.get('cpu_capability', 'CPU capability not recorded')}, "
           f"{committed.get('torch_threads', '?')} thread), {committed['wall_seconds']:.0f} s; re-training it", flush=True)
     run = load_or_run(planned, progress=False, save_model=False)
-    differences = compare(entry, run)
-    print(f"[verify] {entry['experiment']} seed {entry['seed']}: " + (
-        "identical (predictions.csv and metrics.json, byte for byte; hash " + planned.hash + ")"
-        if not differences else "DIFFERS: " + "; ".join(differences)), flush=True)
-    return not differences
+    comparison = compare(entry, run, spread)
+    kind = comparison.kind if comparison.reproduced else comparison.kind.upper()
+    print(f"[verify] {entry['experiment']} seed {entry['seed']}: {kind}: " + "; ".join(comparison.details), flush=True)
+    return comparison, run
+
+
+def _report_verdict_changes(plan: Plan, runs: list[Run]) -> None:
+    """Recompute the verdict table on the re-trained runs and name every committed verdict that would change."""
+    from ..analysis import claims
+    committed_file = plan.folders.tables / "verdicts.csv"
+    if not committed_file.exists():
+        print(f"[verify] {committed_file}: no committed verdicts to compare with", flush=True)
+        return
+    committed = pd.read_csv(committed_file).set_index(["claim", "view"]).verdict
+    retrained = claims.verdict_table(runs).set_index(["claim", "view"]).verdict
+    shared = committed.index.intersection(retrained[retrained != "not run"].index)
+    changed = [f"{claim} ({view}): {committed[claim, view]} -> {retrained[claim, view]}"
+               for claim, view in shared if committed[claim, view] != retrained[claim, view]]
+    print(f"[verify] verdicts on the re-trained runs: {len(shared) - len(changed)} of {len(shared)} as committed"
+          + ("; changed: " + "; ".join(changed) if changed else ""), flush=True)
