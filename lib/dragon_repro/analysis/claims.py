@@ -1,35 +1,45 @@
 """The paper's claims beside our measurements, with a verdict applied by rule, never by hand.
 
 Views. *fresh* (cases no model saw in training or selection; the 300-case long set for the long-case claim) is
-the primary view. *validation* is the paper's view, its 100 cases; every config that keeps its best epoch by
-validation loss (dragon-baseline's rule, and ours) chose its weights on them, so that view is selection-biased.
+the judged view: every seed's run is scored on the same cases, a crossed design of seeds x cases. *validation* is
+the paper's view, its 100 cases; each seed trains and chooses its epoch on its own split, so those cases differ by
+seed and were used for selection: that view is shown as *descriptive* (mean over seeds, t interval), never judged.
 
-Evidence first. A row needs at least 3 seeds on each side ("too few seeds"), and the long-case claim at least
-20 long cases ("not testable").
+The interval. A fresh-view estimate is the mean over seeds and cases of a per-case value (correctness, or the
+metric's linearisation, `stats.case_values`), its variance from the design's variance components (between seeds,
+between cases, interaction) on S - 1 degrees of freedom (`stats.crossed_estimate`): valid at 3 seeds, where
+resampling 3 seeds is not.
 
-Levels (what one config reaches: accuracy, validation loss, ...) depend on the model itself: they are judged only
-when the runs used the paper's model; otherwise the row shows ours beside the paper's under "different model".
-Effects (the change a step makes) carry over and are judged on any model.
+One family. Every judged row sits under one Bonferroni correction, named in its CI column: the Task101 metric
+effects, the open question's Task102 steps, and, where they are judged, the levels (the paper's model only) and the
+costs (a GPU benchmark only). Bonferroni rather than Holm: it gives simultaneous intervals, so the same comparison
+shows the same interval wherever it appears (here and in the open question).
 
-Costs (the time and memory 1024 tokens add) depend on the architecture and on how batches are padded, not on
-the weights: they are judged from the benchmark (`dragon_repro.training.bench`) on the real architecture, once per way of
-batching, with a bootstrap CI over its timed steps and the hardware named; on another architecture the row reads
-"different model".
+The paper's own uncertainty. Each of its numbers comes from one run on 100 cases. Its implied interval (`paper
+low/high`) is its value +/- 1.96 standard errors of that design at our variance components. "Smaller / larger than
+claimed" and "claimed size ruled out" hold only when our estimate falls outside the replication interval (Patil, Peng
+& Leek 2016): the paper's value +/- the family quantile times the root of both designs' variances.
 
-Effects are judged on a two-level (seeds x cases) paired bootstrap CI that is family-wise: Bonferroni over the
-family of the paper's metric effects (every claimed change in accuracy, false positives or F1), so the strong
-verdicts hold for the table as a whole. Turned to the claimed direction, a CI that
-- excludes 0 and contains the claim: *supported*;
-- excludes 0 on the claimed side and excludes the claim: *smaller than claimed* / *larger than claimed*;
-- contains 0 and excludes the claim: *claimed size ruled out*;
-- lies wholly on the other side of 0: *contradicted*; otherwise *inconclusive* (stats.effect_verdict).
+Effects, turned to the claimed direction, from the family CI and the replication interval (stats.effect_verdict):
+- CI excludes 0, estimate inside the replication interval: *supported*;
+- CI excludes 0, estimate outside it (and the CI excludes the claim): *smaller / larger than claimed*;
+- CI contains 0, estimate below it (and the CI excludes the claim): *claimed size ruled out*;
+- CI wholly on the other side of 0: *contradicted*; otherwise *inconclusive*.
+An effect measured on a stand-in model says so: "(stand-in model)". Levels (what one config reaches) belong to the
+model: on the paper's model they are *supported* when our estimate falls inside the replication interval,
+*contradicted* otherwise; on any other model the row shows ours under *different model*.
 
-The paper's open question (does the recipe transfer to multi-class?) is not a claim: `transfer_table` asks it of
-the transfer profile's Task102 runs with the same rule, each of the paper's accuracy steps read against the gain the
-paper claims on Task101, Bonferroni over those steps. Beside it: the same step on Task101, and the change in the
-task's DRAGON metric (linear-weighted kappa on Task102), over seeds.
+Evidence first. A row needs at least 3 seeds on each side ("too few seeds"), the long-case claim at least 20 long
+cases ("not testable"). Beside every judged row: the smallest effect its seeds and cases could detect (80% power at
+the family level), the seeds per side that would tell our measured effect from 0 at our variance components ("not
+decidable at any budget here" past 100, or when the cases alone are too few), and its stability: the share of
+leave-one-seed-out recomputations and of 20 bootstrap resamples of the seeds that give the same verdict (*fragile*
+below 80%).
 
-A level is *supported* when its 95% CI contains the claim, *contradicted* otherwise (stats.level_verdict).
+Costs (the time and memory 1024 tokens add) depend on the architecture, the hardware and how batches are padded:
+they come from the benchmark (`dragon_repro.training.bench`), one row per way of batching, and are judged only on the
+real architecture on a GPU, the paper's hardware; on a CPU they read *different hardware*, with the value shown.
+
 "p < .001" is *supported* when the exact one-sided McNemar test in the claimed direction gives p < .001 in every
 seed, *contradicted* when it does so in the opposite direction, *inconclusive* otherwise.
 """
@@ -38,6 +48,7 @@ from pathlib import Path
 
 import numpy as np
 import pandas as pd
+from sklearn.metrics import roc_auc_score
 
 from ..experiments.records import Run
 from ..tasks.metrics import LONG_CASE_TOKENS
@@ -45,22 +56,25 @@ from . import stats
 from .paper_claims import load_claims
 from .run_frames import metrics_frame, paired_predictions, per_seed, prediction_matrix, seeds_of
 
-# The primary view first: fresh cases (and the long-case set), then the paper's 100 validation cases.
+# The judged view first: fresh cases (and the long-case set), then the paper's 100 validation cases (descriptive).
 VIEWS = {"fresh": {"cases": "fresh", "long": "long"}, "validation": {"cases": "validation", "long": "validation"}}
+JUDGED_VIEW = "fresh"
 COST_MEASURES = {"relative_wall_time": "time per step", "relative_peak_memory": "peak memory"}  # bench.relative_costs
 RUN_MEASURES = ("validation_loss",)  # one value per run
 MIN_SEEDS = 3
 MIN_LONG_CASES = 20
-# What a row can say besides a rule's verdict (stats.VERDICTS).
-NOT_JUDGED = ("too few seeds", "not testable", "different model", "not run")
+STAND_IN = " (stand-in model)"
+# What a row can say besides a rule's verdict (stats.VERDICTS, with STAND_IN on a stand-in model).
+NOT_JUDGED = ("too few seeds", "not testable", "different model", "different hardware", "descriptive", "not run")
 ALPHA = 0.05
-N_RESAMPLES = 10_000  # enough for the tails of a Bonferroni-level interval
+POWER = 0.8
+PAPER_DESIGN = {"paper_seeds": 1, "paper_cases": 100}  # one run on 100 validation cases
+STABLE_SHARE = 0.8
+STABILITY_RESAMPLES = 20
+NEAR_CHANCE = "near chance: F1 follows how often the model says True"
 
 
-def effect_family(claims: dict) -> list[str]:
-    """The claims whose CIs are controlled together: every claimed change in a metric."""
-    return [c["id"] for c in claims["claims"] if c["kind"] == "effect" and c["measure"] not in COST_MEASURES]
-
+# ---------------------------------------------------------------- the family
 
 def uses_paper_model(runs: list[Run], claims: dict) -> bool:
     """Whether every run fine-tuned the paper's model (its hub name, or a local folder named after it)."""
@@ -68,32 +82,139 @@ def uses_paper_model(runs: list[Run], claims: dict) -> bool:
     return bool(runs) and all(Path(str(r.config.get("model"))).name == name for r in runs)
 
 
-def _bootstrap(claim: dict, runs: list[Run], view: dict, seeds: list[int], confidence: float) -> tuple[stats.DeltaCI, int]:
-    """Metric claims: the two-level (seeds, cases) paired bootstrap on shared seeds, and the number of cases."""
-    long_cases = claim["measure"] == "long_case_f1"
-    split = view["long"] if long_cases else view["cases"]
-    metric = {"metric": claim.get("metric"), "false_positives_per_100": "fp_per_100", "long_case_f1": "f1"}[claim["measure"]]
-    matrices = [prediction_matrix(runs, c, split, seeds) for c in _configs(claim)]
-    if long_cases:  # only the cases over the paper's 400 tokens
-        keep = matrices[0]["n_tokens"] > LONG_CASE_TOKENS
-        matrices = [m[keep] for m in matrices]
-        if not keep.any():
-            return stats.DeltaCI(np.nan, np.nan, np.nan), 0
-    y = matrices[0]["label"].to_numpy()
-    preds = [m[seeds].to_numpy().T for m in matrices]
-    ci = stats.seed_case_bootstrap_ci(y, preds[-1], preds[0] if len(preds) == 2 else None, metric, N_RESAMPLES,
-                                      confidence)
-    return ci, len(y)
+def open_question_steps(claims: dict) -> list[dict]:
+    """The paper's accuracy steps, asked again of Task102 (`transfer_table`)."""
+    return [c for c in claims["claims"] if c["kind"] == "effect" and c["measure"] == "metric"]
 
+
+def family_size(runs: list[Run], claims: dict, costs: pd.DataFrame | None = None) -> int:
+    """How many rows are judged together: the metric effects, the open question's steps, the levels on the paper's
+    model, and the cost rows of a GPU benchmark on the real architecture."""
+    effects = [c for c in claims["claims"] if c["kind"] == "effect" and c["measure"] not in COST_MEASURES]
+    levels = [c for c in claims["claims"] if c["kind"] == "level" and c["measure"] not in RUN_MEASURES]
+    judged_costs = 0 if costs is None else int(sum(_costs_judged(r) for r in costs.itertuples()))
+    return (len(effects) + len(open_question_steps(claims)) + judged_costs
+            + (len(levels) if uses_paper_model(runs, claims) else 0))
+
+
+def family_confidence(size: int) -> float:
+    return 1 - ALPHA / size
+
+
+# ---------------------------------------------------------------- one claim in one view
 
 def _configs(claim: dict) -> list[str]:
     return [claim["config"]] if claim["kind"] == "level" else [claim["from"], claim["to"]]
 
 
-def _per_seed_estimate(claim: dict, metrics: pd.DataFrame) -> tuple[float, float, float, int]:
-    """A level measured once per run (the validation loss): mean with a t-based CI over seeds."""
-    s = stats.seed_summary(per_seed(metrics, claim["config"], "validation", "log_loss"))
-    return s.mean, s.low, s.high, s.n
+def _metric(claim: dict) -> str:
+    return {"metric": claim.get("metric"), "false_positives_per_100": "fp_per_100", "long_case_f1": "f1"}[claim["measure"]]
+
+
+def _matrices(claim: dict, runs: list[Run], split: str, seeds: list[int]) -> list[pd.DataFrame]:
+    """Each config's predictions on the split (a column per seed), the long-case claim's cut to long cases."""
+    matrices = [prediction_matrix(runs, c, split, seeds) for c in _configs(claim)]
+    if claim["measure"] == "long_case_f1":  # only the cases over the paper's 400 tokens
+        keep = matrices[0]["n_tokens"] > LONG_CASE_TOKENS
+        matrices = [m[keep] for m in matrices]
+    return matrices
+
+
+def case_value_matrix(claim: dict, matrices: list[pd.DataFrame], seeds: list[int]) -> np.ndarray:
+    """Seeds x cases: each run's per-case values of the claim's metric, the later config's minus the earlier's."""
+    y = matrices[0]["label"].to_numpy()
+    values = [np.array([stats.case_values(y, m[s].to_numpy(), _metric(claim)) for s in seeds]) for m in matrices]
+    return values[-1] - (values[0] if len(values) == 2 else 0)
+
+
+def judge_crossed(claim: dict, values: np.ndarray, confidence: float, paper_model: bool) -> dict:
+    """Estimate, family CI, the paper's implied and replication intervals, and the verdict of a crossed design."""
+    ours = stats.crossed_estimate(values)
+    low, high = ours.interval(confidence)
+    replication = stats.replication_interval(claim["value"], ours, confidence=confidence, **PAPER_DESIGN)
+    paper_low, paper_high = stats.paper_interval(claim["value"], ours, **PAPER_DESIGN)
+    if claim["kind"] == "level":  # the paper's value is right if our estimate falls where a replication would
+        inside = replication[0] <= ours.estimate <= replication[1]
+        verdict = ("supported" if inside else "contradicted") if paper_model else "different model"
+    else:
+        verdict = stats.effect_verdict(low, high, claim["value"], ours.estimate, replication)
+        verdict += "" if paper_model else STAND_IN
+    return {"ours": ours.estimate, "ci_low": low, "ci_high": high, "paper_low": paper_low, "paper_high": paper_high,
+            "replication_low": replication[0], "replication_high": replication[1], "verdict": verdict,
+            "estimate": ours}
+
+
+def stability(claim: dict, values: np.ndarray, confidence: float, paper_model: bool, verdict: str) -> float:
+    """The share of recomputations on other seeds (each left out once, and STABILITY_RESAMPLES bootstrap resamples of
+    the seeds) that give the same verdict."""
+    n_seeds = values.shape[0]
+    rng = np.random.default_rng(0)
+    subsets = [np.delete(np.arange(n_seeds), s) for s in range(n_seeds)]
+    subsets += [rng.integers(0, n_seeds, n_seeds) for _ in range(STABILITY_RESAMPLES)]
+    same = [judge_crossed(claim, values[rows], confidence, paper_model)["verdict"] == verdict for rows in subsets]
+    return float(np.mean(same))
+
+
+def _power(ours: stats.CrossedEstimate, confidence: float) -> dict:
+    """The smallest effect our seeds and cases detect, and the seeds per side that would tell our measured effect
+    from 0 (both at 80% power, family level)."""
+    needed = stats.seeds_needed(ours, ours.estimate, confidence, POWER)
+    return {"detectable": stats.detectable_effect(ours, confidence, POWER),
+            "seeds_needed": needed if needed is not None else "not decidable at any budget here"}
+
+
+def _fresh_estimate(claim: dict, runs: list[Run], seeds: list[int], confidence: float, paper_model: bool) -> dict:
+    """The judged view: the crossed design's estimate, verdict, power and stability."""
+    matrices = _matrices(claim, runs, VIEWS[JUDGED_VIEW]["long" if claim["measure"] == "long_case_f1" else "cases"],
+                         seeds)
+    n_cases = len(matrices[0])
+    row = {"n_cases": n_cases, "ci_method": f"seeds x cases variance components, t on S - 1 df, {100 * confidence:.4g}% "
+                                            f"(Bonferroni over {round(ALPHA / (1 - confidence))} judged rows)"}
+    if len(seeds) < 2 or n_cases < 2:
+        return row | {"ours": np.nan, "ci_low": np.nan, "ci_high": np.nan}
+    values = case_value_matrix(claim, matrices, seeds)
+    judged = judge_crossed(claim, values, confidence, paper_model)
+    ours = judged.pop("estimate")
+    row |= judged | _power(ours, confidence)
+    if len(seeds) >= MIN_SEEDS and (claim["kind"] == "effect" or paper_model):
+        share = stability(claim, values, confidence, paper_model, judged["verdict"])
+        row |= {"stability": share, "fragile": share < STABLE_SHARE}
+    if claim["measure"] == "long_case_f1":
+        row |= _long_set(claim, runs, matrices, seeds)
+    return row
+
+
+def _long_set(claim: dict, runs: list[Run], matrices: list[pd.DataFrame], seeds: list[int]) -> dict:
+    """Beside long-case F1: accuracy and AUC on the long cases, mean over seeds per config, and a caveat where the
+    earlier config's long-set accuracy is at chance (its 95% interval holds 0.5)."""
+    y = matrices[0]["label"].to_numpy()
+    accuracy = [np.mean([(m[s].to_numpy() == y).mean() for s in seeds]) for m in matrices]
+    auc = [np.mean([_long_auc(runs, config, s) for s in seeds]) for config in _configs(claim)]
+    start = stats.crossed_estimate(np.array([stats.case_values(y, matrices[0][s].to_numpy(), "accuracy")
+                                             for s in seeds])).interval(0.95)
+    return {"beside": f"long-set accuracy {accuracy[0]:.3f} → {accuracy[-1]:.3f}, AUC {auc[0]:.3f} → {auc[-1]:.3f}",
+            "caveat": NEAR_CHANCE if start[0] <= 0.5 <= start[1] else ""}
+
+
+def _long_auc(runs: list[Run], experiment: str, seed: int) -> float:
+    run = next(r for r in runs if r.config["experiment"] == experiment and r.config["seed"] == seed)
+    cases = run.predictions[(run.predictions.split == VIEWS[JUDGED_VIEW]["long"])
+                            & (run.predictions.n_tokens > LONG_CASE_TOKENS)]
+    return roc_auc_score(cases.label.astype(int), cases.probability) if cases.label.nunique() == 2 else np.nan
+
+
+def _descriptive(claim: dict, metrics: pd.DataFrame, seeds: list[int]) -> dict:
+    """The validation view: the per-seed metric (its own split's cases), mean with a t interval over seeds."""
+    column = {"metric": claim.get("metric"), "false_positives_per_100": "fp_per_100",
+              "long_case_f1": "long_case_f1", "validation_loss": "log_loss"}[claim["measure"]]
+    values = [per_seed(metrics, c, "validation", column).reindex(seeds) for c in _configs(claim)]
+    per_run = values[-1] - (values[0] if len(values) == 2 else 0)
+    rows = metrics[(metrics.split == "validation") & metrics.experiment.isin(_configs(claim))]
+    n_cases = int(rows["n_long" if claim["measure"] == "long_case_f1" else "n"].max())
+    summary = stats.seed_summary(per_run.dropna()) if per_run.notna().any() else None
+    return {"ours": summary.mean if summary else np.nan, "ci_low": summary.low if summary else np.nan,
+            "ci_high": summary.high if summary else np.nan, "n_cases": n_cases, "verdict": "descriptive",
+            "ci_method": "t over seeds, 95% (each seed's own validation split; not judged)"}
 
 
 def _significance(claim: dict, runs: list[Run], view: dict) -> dict:
@@ -109,35 +230,24 @@ def _significance(claim: dict, runs: list[Run], view: dict) -> dict:
                          "100 cases; more cases reach a given p more easily)"}
 
 
-def _estimate(claim: dict, runs: list[Run], metrics: pd.DataFrame, view_name: str, family_size: int) -> dict:
-    """Our estimate with its CI, the evidence behind it, and the verdict."""
-    view = VIEWS[view_name]
+def _estimate(claim: dict, runs: list[Run], metrics: pd.DataFrame, view_name: str, confidence: float,
+              paper_model: bool) -> dict:
+    """Our estimate with its interval, the evidence behind it, and the verdict."""
     seeds = sorted(set.intersection(*(set(seeds_of(runs, c)) for c in _configs(claim))))
     if claim["kind"] == "pvalue":
-        row = _significance(claim, runs, view)
-    elif claim["measure"] in RUN_MEASURES:
-        ours, low, high, _ = _per_seed_estimate(claim, metrics)
-        row = {"ours": ours, "ci_low": low, "ci_high": high, "n_cases": np.nan, "ci_method": "t over seeds, 95%"}
+        row = _significance(claim, runs, VIEWS[view_name])
+        if view_name != JUDGED_VIEW:
+            row["verdict"] = "descriptive"
+    elif view_name != JUDGED_VIEW or claim["measure"] in RUN_MEASURES:
+        row = _descriptive(claim, metrics, seeds)
     else:
-        in_family = claim["kind"] == "effect"
-        confidence = 1 - ALPHA / family_size if in_family else 1 - ALPHA
-        ci, n_cases = _bootstrap(claim, runs, view, seeds, confidence)
-        method = f"bootstrap over seeds and cases, {100 * confidence:.4g}%"
-        row = {"ours": ci.delta, "ci_low": ci.low, "ci_high": ci.high, "n_cases": n_cases,
-               "ci_method": method + (f" (Bonferroni over {family_size} effects)" if in_family else "")}
+        row = _fresh_estimate(claim, runs, seeds, confidence, paper_model)
     row["n_seeds"] = len(seeds)
-    if "verdict" not in row:
-        row["verdict"] = _judge(claim, row)
+    if len(seeds) < MIN_SEEDS and row.get("verdict") != "descriptive":
+        row["verdict"] = "too few seeds"
+    elif claim["measure"] == "long_case_f1" and row["n_cases"] < MIN_LONG_CASES:
+        row["verdict"] = "not testable"
     return row
-
-
-def _judge(claim: dict, row: dict) -> str:
-    if row["n_seeds"] < MIN_SEEDS:
-        return "too few seeds"
-    if claim["measure"] == "long_case_f1" and row["n_cases"] < MIN_LONG_CASES:
-        return "not testable"
-    judge = stats.level_verdict if claim["kind"] == "level" else stats.effect_verdict
-    return judge(row["ci_low"], row["ci_high"], claim["value"])
 
 
 def _selection_biased(claim: dict, runs: list[Run], view: str) -> bool:
@@ -147,43 +257,56 @@ def _selection_biased(claim: dict, runs: list[Run], view: str) -> bool:
         for r in runs if r.config["experiment"] in _configs(claim))
 
 
-def _cost_rows(claim: dict, costs: pd.DataFrame | None) -> list[dict]:
-    """A cost claim judged from the benchmark, one row per way of batching (bench.relative_costs)."""
+# ---------------------------------------------------------------- the costs
+
+def _costs_judged(row) -> bool:
+    """A cost row is judged on the real architecture on a GPU only (the paper's hardware)."""
+    return bool(row.real_architecture) and not str(row.hardware).startswith("cpu")
+
+
+def _cost_rows(claim: dict, costs: pd.DataFrame | None, confidence: float) -> list[dict]:
+    """A cost claim from the benchmark, one row per way of batching (bench.relative_costs)."""
     if costs is None:
         return [{"view": "benchmark", "ours": np.nan, "ci_low": np.nan, "ci_high": np.nan, "verdict": "not run"}]
     rows = []
     for r in costs[costs.measure == COST_MEASURES[claim["measure"]]].itertuples():
-        verdict = (stats.effect_verdict(r.ci_low, r.ci_high, claim["value"]) if r.real_architecture
-                   else "different model")
+        judged = _costs_judged(r)
+        verdict = (stats.effect_verdict(r.ci_low, r.ci_high, claim["value"]) if judged else
+                   "different hardware" if r.real_architecture else "different model")
+        level = f"{100 * confidence:.4g}% (family)" if judged else "95%"
         rows.append({"view": r.batching, "ours": r.relative, "ci_low": r.ci_low, "ci_high": r.ci_high,
                      "n_steps": r.timed_steps, "verdict": verdict,
-                     "ci_method": f"bootstrap over the timed steps, 95%; {r.model} on {r.hardware}"})
+                     "ci_method": f"bootstrap over the timed steps and processes, {level}; {r.model} on {r.hardware}"})
     return rows
 
 
+# ---------------------------------------------------------------- the tables
+
 def verdict_table(runs: list[Run], claims: dict | None = None, costs: pd.DataFrame | None = None) -> pd.DataFrame:
-    """One row per claim and view: the paper's value, our estimate with its CI, the evidence, and the verdict.
-    Cost claims take their rows from `costs`, the benchmark's relative costs (bench.cost_table)."""
+    """One row per claim and view: the paper's value and implied interval, our estimate with its interval, the
+    evidence, power and stability, and the verdict. Cost claims take their rows from `costs`, the benchmark's
+    relative costs (bench.cost_table)."""
     claims = claims or load_claims()
     metrics = metrics_frame(runs)
     experiments, paper_model = set(metrics.experiment), uses_paper_model(runs, claims)
-    family_size = len(effect_family(claims))
+    size = family_size(runs, claims, costs)
+    confidence = family_confidence(size)
     rows = []
     for claim in claims["claims"]:
         base = {"claim": claim["id"], "text": claim.get("text", claim["id"].replace("_", " ")),
                 "kind": claim["kind"], "paper": claim["value"]}
         if claim["measure"] in COST_MEASURES:
-            rows += [base | {"selection_biased": False} | row for row in _cost_rows(claim, costs)]
+            rows += [base | {"selection_biased": False} | row for row in _cost_rows(claim, costs, confidence)]
             continue
         for view in ["validation"] if claim["measure"] in RUN_MEASURES else list(VIEWS):
             row = base | {"view": view, "selection_biased": _selection_biased(claim, runs, view)}
             if set(_configs(claim)) <= experiments and VIEWS[view]["cases"] in set(metrics.split):
-                row |= _estimate(claim, runs, metrics, view, family_size)
+                row |= _estimate(claim, runs, metrics, view, confidence, paper_model)
                 if claim["kind"] == "level" and not paper_model:
                     row["verdict"] = "different model"
             else:
                 row |= {"ours": np.nan, "ci_low": np.nan, "ci_high": np.nan, "n_seeds": 0, "verdict": "not run"}
-            rows.append(row)
+            rows.append(row | {"family": size})
     return pd.DataFrame(rows)
 
 
@@ -192,19 +315,22 @@ TRANSFER_QUESTION = "open question: does the paper's step help on multi-class Ta
 
 def transfer_table(runs_by_task: dict[str, list[Run]], claims: dict | None = None) -> pd.DataFrame:
     """The paper's open question, per task (Task102 first) and per claimed accuracy step: our effect on fresh cases
-    [family-wise CI] judged against the paper's Task101 gain by the effect rule, and the DRAGON metric's change over
-    seeds. A task without runs is left out; a step whose configs were not run reads "not run"."""
+    [family CI] judged against the paper's Task101 gain by the effect rule, and the DRAGON metric's change over
+    seeds. The family is the verdict table's, of the Task101 runs: a Task101 row shows the same interval as there.
+    A task without runs is left out; a step whose configs were not run reads "not run"."""
     claims = claims or load_claims()
-    steps = [c for c in claims["claims"] if c["kind"] == "effect" and c["measure"] == "metric"]
+    task101 = runs_by_task.get("Task101", [])
+    confidence = family_confidence(family_size(task101, claims))
     rows = []
     for task, runs in runs_by_task.items():
         metrics = metrics_frame(runs) if runs else None
-        for claim in steps if runs else []:
+        for claim in open_question_steps(claims) if runs else []:
             row = {"question": TRANSFER_QUESTION, "claim": claim["id"], "text": claim["text"], "task": task,
                    "step": f"{claim['from']} → {claim['to']}",
                    "kind": "open question", "paper": claim["value"], "view": "fresh"}
             if set(_configs(claim)) <= set(metrics.experiment):
-                row |= _estimate(claim, runs, metrics, "fresh", len(steps)) | _dragon_change(claim, metrics)
+                row |= (_estimate(claim, runs, metrics, JUDGED_VIEW, confidence, uses_paper_model(runs, claims))
+                        | _dragon_change(claim, metrics))
             else:
                 row |= {"ours": np.nan, "ci_low": np.nan, "ci_high": np.nan, "n_seeds": 0, "verdict": "not run"}
             rows.append(row)

@@ -17,6 +17,7 @@ import sys
 import time
 from concurrent.futures import ThreadPoolExecutor, as_completed
 from dataclasses import asdict
+from functools import lru_cache
 from importlib.metadata import version
 from pathlib import Path
 
@@ -107,7 +108,13 @@ def batch_plan(model: str, max_length: int, mode: str, batch_size: int, seed: in
 
 def cell_hash(cell) -> str:
     return value_hash({"kind": type(cell).__name__, **asdict(cell), "code": code_version(), "native_cpu": NATIVE_CPU,
-                       "bench": files_hash(BENCH_FILES), "packages": {p: version(p) for p in HASHED_PACKAGES}})
+                       "bench": bench_version(), "packages": {p: version(p) for p in HASHED_PACKAGES}})
+
+
+@lru_cache(maxsize=1)
+def bench_version() -> str:
+    """The benchmark's own code, hashed once per process (a cell's file name must not change while it runs)."""
+    return files_hash(BENCH_FILES)
 
 
 def cell_file(cell, root: Path) -> Path:
