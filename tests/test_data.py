@@ -76,6 +76,21 @@ def test_split_is_400_100_stratified_and_fixed(task101_cases):
     assert list(again.uid) == list(validation.uid)
 
 
+def test_seed_k_trains_on_its_own_stratified_split_k_of_the_same_cases(small_task):
+    task = data.load_task_folder(small_task)
+    own = data.training_split(task, 0)
+    assert own[0] is task["training"] and own[1] is task["validation"]  # split 0: the folder's own
+    splits = [data.training_split(task, k) for k in (1, 2)]
+    cases = set(task["training"].uid) | set(task["validation"].uid)
+    for training, validation in splits:
+        assert (len(training), len(validation)) == (400, 100) and set(training.uid).isdisjoint(validation.uid)
+        assert set(training.uid) | set(validation.uid) == cases
+        assert abs(validation.label.mean() - task["training"].label.mean()) < 0.02  # stratified on the label
+    assert len({frozenset(v.uid) for v in (own[1], splits[0][1], splits[1][1])}) == 3
+    again = data.training_split(data.load_task_folder(small_task), 1)[1]
+    assert list(again.uid) == list(splits[0][1].uid)  # the same split every time
+
+
 def test_written_task_folder_round_trips(tmp_path):
     folder = data.write_task(folder=tmp_path / "task", evaluation_sizes={"fresh": 5, "long": 3, "noisy": 5})
     config = json.loads((folder / "nlp-task-configuration.json").read_text())

@@ -67,6 +67,15 @@ def test_a_plan_holds_its_runs_folders_and_jobs():
     assert resolve_plan("smoke-transfer").task.name.startswith("Task102")
 
 
+def test_seed_k_is_planned_on_split_k_and_the_headline_on_ten_seeds():
+    plan = resolve_plan("cpu")
+    assert {r.config.seed: r.config.split for r in plan.runs} == {k: k for k in range(10)}
+    seeds = {name: sorted(r.config.seed for r in plan.runs if r.config.experiment == name) for name in plan.steps}
+    assert seeds["baseline"] == seeds["optimized"] == list(range(10))
+    assert all(len(s) >= 3 for s in seeds.values())
+    assert plan.planned("baseline", 1, split=0).config.split == 0  # a user may train any seed on the folder's split
+
+
 def test_other_seeds_or_models_write_beside_the_profiles_outputs():
     plan = resolve_plan("smoke", model="embedded-w32-L2", seeds="0,1")
     assert plan.label == "smoke-model-embedded-w32-L2-seeds0-1" and plan.folders.figures.name == plan.label
@@ -106,7 +115,7 @@ def test_verify_retrains_a_task102_run_on_a_clone_without_data(tmp_path):
     bundle = tmp_path / "figures" / "smoke-transfer" / "provenance.json"
     bundle.parent.mkdir(parents=True)
     entry = ("import json, sys; from dragon_repro.experiments.records import load_run; "
-             "from dragon_repro.training.verify import bundle_entry; "
+             "from dragon_repro.verify import bundle_entry; "
              "print(json.dumps([bundle_entry(load_run(sys.argv[1]))], default=str))")
     bundle.write_text(subprocess.run([sys.executable, "-c", entry, str(run)], capture_output=True, text=True,
                                      check=True).stdout)

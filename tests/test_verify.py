@@ -11,7 +11,7 @@ import pytest
 COMMIT_ONE_RUN = """
 import json
 from dragon_repro.experiments.plan import resolve_plan
-from dragon_repro.training import verify
+from dragon_repro import verify
 from dragon_repro.training.runs import load_or_run
 plan = resolve_plan("smoke")  # writes the task folder on first use
 run = load_or_run(plan.planned("baseline", 0), progress=False)
@@ -105,7 +105,7 @@ def test_verify_all_says_which_committed_verdicts_would_change(committed):
 
 
 def test_first_parting_names_the_first_differing_digest():
-    from dragon_repro.training.verify import first_parting
+    from dragon_repro.verify import first_parting
     digests = [{"after": "step", "step": n, "parameters": f"p{n}", "loss": "0x1p-1"} for n in (1, 2, 5)]
     assert first_parting(digests, digests) == (None, "every step digest equal: the runs part after training, "
                                                      "in scoring")

@@ -1,10 +1,11 @@
 """dragon-repro: re-run, audit and extend arXiv 2507.09470 (DRAGON Longformer on Task101).
 
 Layers, each importing only from those below it (tests/test_layers.py):
-    pipeline, __main__      ./run_all.sh and the command line
+    pipeline, verify,       ./run_all.sh, re-training committed runs to compare them, and the command line
+      __main__
     presentation            tables as text, figures, the report
     analysis                frames, statistics, claims and verdicts over finished runs (no torch)
-    training                fine-tuning, the run cache, the benchmark, verify
+    training                fine-tuning, the run cache, the benchmark, the kernel probe
     modeling                models, tokenization and global attention
     experiments             the config schema and the resolved plan (no torch)
     tasks                   DRAGON task folders, preprocessing, metrics (no torch)

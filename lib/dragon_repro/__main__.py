@@ -118,7 +118,7 @@ def cmd_verify(args) -> None:
         from .training.kernels import verify_kernels
         reproduced = verify_kernels(plan)
     else:
-        from .training.verify import verify
+        from .verify import verify
         reproduced = verify(plan, args.runs, every_run=args.all)
     if not reproduced:
         raise SystemExit(1)

@@ -18,7 +18,7 @@ from .presentation.report import build_report
 from .processes import ChildFailed, run_checked
 from .training import bench, kernels
 from .training.runs import running_progress
-from .training.verify import bundle_entry, bundle_file
+from .verify import bundle_entry, bundle_file
 
 KERNEL = "dragon-repro"
 PROGRESS_EVERY = 60  # seconds between progress reports while runs train

@@ -60,24 +60,34 @@ def seeds_of(runs: list[Run], experiment: str) -> list[int]:
     return sorted(r.config["seed"] for r in runs if r.config["experiment"] == experiment)
 
 
+def _split_table(run: Run, split: str) -> pd.DataFrame:
+    return run.predictions.loc[lambda p: p["split"] == split].set_index("uid").sort_index()
+
+
 def prediction_matrix(runs: list[Run], experiment: str, split: str, seeds=None) -> pd.DataFrame:
-    """Predictions of one experiment on one split: a row per case (uid order), a column per seed, plus
-    `label` and `n_tokens`, so that runs of different configs line up case by case."""
+    """Predictions of one experiment on a split every seed scores the same cases of (fresh, long, noisy): a row per
+    case (uid order), a column per seed, plus `label` and `n_tokens`, so that runs of different configs line up case
+    by case."""
     chosen = [r for r in runs if r.config["experiment"] == experiment and (seeds is None or r.config["seed"] in seeds)]
     if not chosen:
         raise ValueError(f"no runs of {experiment!r}" + (f" with seeds {list(seeds)}" if seeds else ""))
-    tables = [r.predictions.loc[lambda p: p["split"] == split].set_index("uid").sort_index() for r in chosen]
+    tables = [_split_table(r, split) for r in chosen]
+    if any(not t.index.equals(tables[0].index) for t in tables):
+        raise ValueError(f"{experiment}: its seeds scored different {split} cases (each seed's own split)")
     matrix = pd.DataFrame({r.config["seed"]: t["prediction"].astype(int) for r, t in zip(chosen, tables)})
     return matrix.assign(label=tables[0]["label"].astype(int), n_tokens=tables[0]["n_tokens"])
 
 
 def paired_predictions(runs: list[Run], a: str, b: str, split: str):
-    """Per shared seed: (seed, y_true, pred_a, pred_b) aligned by uid, for paired tests."""
-    seeds = sorted(set(seeds_of(runs, a)) & set(seeds_of(runs, b)))
-    if seeds:
-        ma, mb = prediction_matrix(runs, a, split, seeds), prediction_matrix(runs, b, split, seeds)
-        for seed in seeds:
-            yield seed, ma["label"].to_numpy(), ma[seed].to_numpy(), mb[seed].to_numpy()
+    """Per shared seed: (seed, y_true, pred_a, pred_b) aligned by uid, for paired tests (a seed's runs of both
+    configs share its split's cases)."""
+    by_run = {(r.config["experiment"], r.config["seed"]): r for r in runs}
+    for seed in sorted(set(seeds_of(runs, a)) & set(seeds_of(runs, b))):
+        table_a, table_b = _split_table(by_run[a, seed], split), _split_table(by_run[b, seed], split)
+        if not table_a.index.equals(table_b.index):
+            raise ValueError(f"seed {seed}: {a} and {b} scored different {split} cases")
+        yield (seed, table_a["label"].astype(int).to_numpy(), table_a["prediction"].astype(int).to_numpy(),
+               table_b["prediction"].astype(int).to_numpy())
 
 
 def per_seed(frame: pd.DataFrame, experiment: str, split: str, column: str) -> pd.Series:

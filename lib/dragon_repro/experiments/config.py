@@ -65,6 +65,9 @@ class ExperimentConfig:
     fast_attention: bool = True  # Longformer's attention computed exactly at each batch's length (exact_attention)
     native_cpu: bool = False  # CPU kernels left to each library's own choice (--native-cpu): this machine's bytes only
     task: str = ""  # a task folder; the plan fills in the profile's
+    # Which training / validation cases: 0 is the task folder's own split, k > 0 a stratified re-split k of the same
+    # cases (data.training_split). The plan gives seed k split k, so verdicts hold over splits and initialisations.
+    split: int = 0
     train_subset: int | None = None
     validation_subset: int | None = None
     evaluation_sets: tuple[str, ...] = EVALUATION_SETS
@@ -127,10 +130,11 @@ def profile_spec(profile: str, spec: dict) -> dict:
 
 
 def experiment_config(name: str, seed: int, profile_settings: dict, experiments: dict) -> ExperimentConfig:
-    """One run's config: the schema's defaults, the experiment's settings, then the profile's run settings."""
+    """One run's config: the schema's defaults, seed k's own split k, the experiment's settings, then the profile's
+    run settings."""
     run_settings = {k: v for k, v in profile_settings.items() if k not in PLAN_KEYS}
-    return ExperimentConfig.from_settings({"experiment": name, "seed": seed} | experiment_settings(name, experiments)
-                                          | run_settings)
+    return ExperimentConfig.from_settings({"experiment": name, "seed": seed, "split": seed}
+                                          | experiment_settings(name, experiments) | run_settings)
 
 
 def with_truncation_side(config: ExperimentConfig, side: str) -> ExperimentConfig:

@@ -99,12 +99,30 @@ def evaluation_set(name: str, size: int, task_name: str = TASK101) -> pd.DataFra
 
 
 def split_train_validation(cases: pd.DataFrame, n_validation: int = 100, seed: int = 42):
-    """A fixed split, stratified on the label and on the long-case flag. A stratum too small to split (Task102's
-    long cases of a rare class) falls back to its label, and a label too rare for that to one pool of rare cases."""
-    strata = cases["label"].astype(str) + "/" + cases["long_case"].astype(str)
-    for coarser in (cases["label"].astype(str), pd.Series("rare", index=cases.index)):
+    """The task folder's split, stratified on the label and on the long-case flag."""
+    fine = cases["label"].astype(str) + "/" + cases["long_case"].astype(str)
+    return train_test_split(cases, test_size=n_validation, random_state=seed, stratify=_strata(fine, cases["label"]))
+
+
+def _strata(fine: pd.Series, labels: pd.Series) -> pd.Series:
+    """Strata with at least 2 cases each: a stratum too small to split (Task102's long cases of a rare class) falls
+    back to its label, and a label too rare for that to one pool of rare cases."""
+    strata = fine
+    for coarser in (labels.astype(str), pd.Series("rare", index=labels.index)):
         strata = strata.where(strata.map(strata.value_counts()) >= 2, coarser)
-    return train_test_split(cases, test_size=n_validation, random_state=seed, stratify=strata)
+    return strata
+
+
+def training_split(task: "Task", split: int) -> tuple[pd.DataFrame, pd.DataFrame]:
+    """The training and validation cases of split `split`: 0 is the task folder's own; k > 0 re-splits the same cases,
+    as many to validation as the folder has, stratified on the label, drawn from seed k. Cases keep their order."""
+    if split == 0:
+        return task["training"], task["validation"]
+    cases = pd.concat([task["training"], task["validation"]], ignore_index=True)
+    labels = cases["label"].astype(str)
+    training, validation = train_test_split(cases, test_size=len(task["validation"]), random_state=split,
+                                            stratify=_strata(labels, labels))
+    return training.sort_index(), validation.sort_index()
 
 
 def default_folder(task_name: str = TASK101) -> Path:

@@ -115,8 +115,9 @@ def _execute_into(out: Path, planned: PlannedRun, progress: bool, save_model: bo
     write_json_atomic(out / "config.json", config.settings() | {"config_hash": planned.hash})
     task = data.load_task_folder(Path(config.task))
     classes, metric = task.classes(), dragon_metric(task.config.task_name, task.config.is_binary)
-    train = _subset(task["training"], config.train_subset)
-    splits = {"validation": _subset(task["validation"], config.validation_subset)} | {
+    training, validation = data.training_split(task, config.split)
+    train = _subset(training, config.train_subset)
+    splits = {"validation": _subset(validation, config.validation_subset)} | {
         name: _subset(task[name], config.evaluation_subset) for name in config.evaluation_sets if name in task.splits}
 
     model, tokenizer = load_model_and_tokenizer(config.model, num_labels=len(classes), seed=config.seed,

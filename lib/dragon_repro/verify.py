@@ -19,10 +19,11 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
-from ..experiments.plan import Plan
-from ..experiments.records import Run
-from ..hashing import sha256_hex
-from .runs import load_or_run
+from .experiments.plan import Plan
+from .experiments.records import Run
+from .hashing import sha256_hex
+from .analysis import claims
+from .training.runs import load_or_run
 
 RESULT_FILES = ("predictions.csv", "metrics.json")
 NOISE = 1e-5  # the largest probability difference that still counts as machine noise
@@ -182,7 +183,6 @@ def _verify_one(entry: dict, plan: Plan, scratch: Path, spread: dict | None) -> 
 
 def _report_verdict_changes(plan: Plan, runs: list[Run]) -> None:
     """Recompute the verdict table on the re-trained runs and name every committed verdict that would change."""
-    from ..analysis import claims
     committed_file = plan.folders.tables / "verdicts.csv"
     if not committed_file.exists():
         print(f"[verify] {committed_file}: no committed verdicts to compare with", flush=True)
