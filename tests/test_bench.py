@@ -9,8 +9,8 @@ from dragon_repro.training import bench
 from dragon_repro.training.measure import EpochCell, StepCell
 
 
-def step_result(length, seconds, peak, exact=False):
-    return {"cell": {"padded_length": length, "exact_attention": exact},
+def step_result(length, seconds, peak, exact=False, process=0):
+    return {"cell": {"padded_length": length, "exact_attention": exact, "process": process},
             "result": {"step_seconds": seconds, "step_peak_mib": peak}}
 
 
@@ -38,6 +38,17 @@ def test_the_ci_covers_the_spread_of_the_timed_steps():
     assert row["relative"] == pytest.approx(0.5)
     assert row["ci_low"] < row["relative"] < row["ci_high"]
     assert row["ci_high"] - row["ci_low"] > 0.1
+
+
+def test_the_ci_carries_the_drift_between_processes():
+    steady = [0.98, 1.0, 1.02, 0.99, 1.01]
+    one = [step_result(512, steady, [100.0] * 5), step_result(1024, [1.5 * s for s in steady], [100.0] * 5)]
+    drifting = one + [step_result(512, [1.2 * s for s in steady], [100.0] * 5, process=1),
+                      step_result(1024, [1.5 * 0.9 * s for s in steady], [100.0] * 5, process=1)]
+    plan = {"padded": {512: [(512, False)], 1024: [(1024, False)]}}
+    (narrow, _), (wide, _) = bench.relative_costs(one, plan), bench.relative_costs(drifting, plan)
+    assert narrow["processes"] == 1 and wide["processes"] == 2 and wide["timed_steps"] == 10
+    assert wide["ci_high"] - wide["ci_low"] > 3 * (narrow["ci_high"] - narrow["ci_low"])
 
 
 def test_padded_batches_sit_at_max_length_and_length_aware_ones_at_their_longest_text():

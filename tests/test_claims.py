@@ -172,18 +172,19 @@ def test_claims_without_runs_are_marked_not_run(verdicts):
     assert verdicts.loc[("medical_step", "validation")].verdict == "not run"  # no +epochs8 runs here
 
 
-def bench_costs(time_padded, time_aware, real_architecture=True, hardware="cpu (x86_64), AVX2, 1 thread(s)"):
+def bench_costs(time_padded, time_aware, real_architecture=True, hardware="cpu (x86_64), AVX2, 1 thread(s)",
+                processes=1):
     """bench.cost_table's shape: relative cost [CI] per way of batching and measure."""
     rows = [{"batching": mode, "measure": measure, "relative": value, "ci_low": value - 0.03,
-             "ci_high": value + 0.03, "timed_steps": 5}
+             "ci_high": value + 0.03, "timed_steps": 5 * processes, "processes": processes}
             for mode, time in (("padded", time_padded), ("length-aware", time_aware), ("exact", time_aware))
             for measure, value in (("time per step", time), ("peak memory", 0.40))]
     return pd.DataFrame(rows).assign(real_architecture=real_architecture, model="dragon-shaped-base",
                                      hardware=hardware)
 
 
-def gpu_costs():
-    return bench_costs(0.55, 0.04, hardware="NVIDIA H200, 1 thread(s)")
+def gpu_costs(processes=3):
+    return bench_costs(0.55, 0.04, hardware="NVIDIA H200, 1 thread(s)", processes=processes)
 
 
 def test_cost_claims_are_judged_on_a_gpu_benchmark_per_way_of_batching():
@@ -192,7 +193,9 @@ def test_cost_claims_are_judged_on_a_gpu_benchmark_per_way_of_batching():
     assert table.loc[("time_1024", "length-aware")].verdict == "smaller than claimed"  # +4% [1, 7]
     assert table.loc[("memory_1024", "exact")].verdict == "supported"  # +40% [37, 43] holds +39%
     assert "dragon-shaped-base on NVIDIA H200" in table.loc[("time_1024", "padded")].ci_method
-    assert table.loc[("time_1024", "padded")].n_steps == 5
+    assert table.loc[("time_1024", "padded")].n_steps == 15
+    one_process = claims.verdict_table(ladder_runs(), costs=gpu_costs(processes=1)).set_index(["claim", "view"])
+    assert one_process.loc[("time_1024", "padded")].verdict == "different hardware"  # no drift in its interval
 
 
 def test_cost_claims_on_a_cpu_another_architecture_or_without_a_benchmark_are_not_judged():
@@ -221,9 +224,10 @@ def test_the_overview_names_the_evidence_of_each_kind_of_row():
     from dragon_repro.presentation.formatting import verdict_overview
     table = claims.verdict_table(ladder_runs(), costs=gpu_costs())
     costs = verdict_overview(table[table.claim == "time_1024"]).iloc[0]
-    assert costs["padded: evidence"] == "5 timed steps per length" and costs["padded: verdict"] == "supported"
+    assert costs["padded: evidence"] == "15 timed steps per length" and costs["padded: verdict"] == "supported"
     gain = verdict_overview(table[table.claim == "overall_accuracy_gain"]).iloc[0]
-    assert gain["fresh (primary): evidence"] == "10 seeds, 400 cases"
+    assert gain["fresh (primary): evidence"].startswith("10 seeds, 400 cases; detects ≥ 0.0")
+    assert gain["paper"].startswith("0.132 [")  # with the paper's own interval
 
 
 def test_a_styled_table_has_the_same_html_every_time_and_its_own_ids():

@@ -38,7 +38,8 @@ below 80%).
 
 Costs (the time and memory 1024 tokens add) depend on the architecture, the hardware and how batches are padded:
 they come from the benchmark (`dragon_repro.training.bench`), one row per way of batching, and are judged only on the
-real architecture on a GPU, the paper's hardware; on a CPU they read *different hardware*, with the value shown.
+real architecture on a GPU, the paper's hardware, with every cell timed in several processes (the interval carries
+the drift between them); on a CPU they read *different hardware*, with the value shown.
 
 "p < .001" is *supported* when the exact one-sided McNemar test in the claimed direction gives p < .001 in every
 seed, *contradicted* when it does so in the opposite direction, *inconclusive* otherwise.
@@ -260,8 +261,9 @@ def _selection_biased(claim: dict, runs: list[Run], view: str) -> bool:
 # ---------------------------------------------------------------- the costs
 
 def _costs_judged(row) -> bool:
-    """A cost row is judged on the real architecture on a GPU only (the paper's hardware)."""
-    return bool(row.real_architecture) and not str(row.hardware).startswith("cpu")
+    """A cost row is judged on the real architecture on a GPU only (the paper's hardware), with its cells measured in
+    at least 2 processes (the interval must carry the drift between them)."""
+    return bool(row.real_architecture) and not str(row.hardware).startswith("cpu") and row.processes >= 2
 
 
 def _cost_rows(claim: dict, costs: pd.DataFrame | None, confidence: float) -> list[dict]:

@@ -12,7 +12,12 @@ import pandas as pd
 VERDICT_COLOURS = {"supported": "#d4edda", "larger than claimed": "#e2f0d9", "smaller than claimed": "#fde9d9",
                    "claimed size ruled out": "#f8d7da", "contradicted": "#f1b0b7", "inconclusive": "#fff3cd",
                    "too few seeds": "#e2e3e5", "not testable": "#e2e3e5", "different model": "#dde7f3",
-                   "not run": "#e2e3e5"}
+                   "different hardware": "#dde7f3", "descriptive": "#f4f4f4", "not run": "#e2e3e5"}
+
+
+def verdict_colour(verdict) -> str:
+    """A verdict's colour, whatever it says after its rule's word ("inconclusive (stand-in model)", "... fragile")."""
+    return next((colour for name, colour in VERDICT_COLOURS.items() if str(verdict).startswith(name)), "")
 VIEW_NAMES = {"fresh": "fresh (primary)", "validation": "validation (paper's view)"}
 
 
@@ -83,7 +88,7 @@ def styled(frame: pd.DataFrame, digits: int = 3, index: bool = False):
         style = style.set_properties(subset=text, **{"text-align": "left"})
     verdicts = [c for c in frame.columns if "verdict" in str(c)]
     if verdicts:
-        style = style.map(lambda v: f"background-color: {VERDICT_COLOURS.get(v, '')}", subset=verdicts)
+        style = style.map(lambda v: f"background-color: {verdict_colour(v)}", subset=verdicts)
     return style
 
 
@@ -91,6 +96,7 @@ def _evidence(row) -> str:
     """'3 seeds, 400 cases' for a run-based row; '5 timed steps per length' for a benchmark row."""
     if pd.notna(getattr(row, "n_steps", np.nan)):
         return f"{int(row.n_steps)} timed steps per length"
+
     if pd.isna(getattr(row, "n_seeds", np.nan)):
         return "—"
     cases = f", {int(row.n_cases)} cases" if pd.notna(getattr(row, "n_cases", np.nan)) else ""
@@ -98,18 +104,33 @@ def _evidence(row) -> str:
 
 
 def verdict_overview(verdicts: pd.DataFrame) -> pd.DataFrame:
-    """One row per claim: the paper's value, then per view our estimate [CI], the seeds and cases behind it, and
-    the verdict, as text; '†' marks a validation estimate of configs that chose their epoch on those cases."""
+    """One row per claim: the paper's value [its implied interval], then per view our estimate [CI], the evidence,
+    the power where the row was judged, and the verdict, as text; '†' marks a validation estimate of configs that
+    chose their epoch on those cases, 'fragile' a verdict that fewer than 80% of recomputations on other seeds give."""
     rows = []
     for claim, group in verdicts.groupby("claim", sort=False):
-        row = {"claim": group["text"].iloc[0], "kind": group["kind"].iloc[0], "paper": _num(group["paper"].iloc[0])}
+        first = group.iloc[0]
+        implied = (f" [{_num(first.paper_low)}, {_num(first.paper_high)}]"
+                   if pd.notna(getattr(first, "paper_low", np.nan)) else "")
+        row = {"claim": first["text"], "kind": first["kind"], "paper": _num(first["paper"]) + implied}
         for r in group.itertuples():
             view = VIEW_NAMES.get(r.view, r.view)
             ci = f" [{_num(r.ci_low)}, {_num(r.ci_high)}]" if pd.notna(r.ci_low) else ""
             mark = " †" if getattr(r, "selection_biased", False) and r.verdict != "not run" else ""
-            row |= {f"{view}: ours": _num(r.ours) + ci + mark, f"{view}: evidence": _evidence(r),
-                    f"{view}: verdict": r.verdict}
+            fragile = ", fragile" if getattr(r, "fragile", False) is True else ""
+            caveat = getattr(r, "caveat", "")
+            row |= {f"{view}: ours": _num(r.ours) + ci + mark, f"{view}: evidence": _evidence(r) + _power(r),
+                    f"{view}: verdict": r.verdict + fragile + (f"; {caveat}" if isinstance(caveat, str) and caveat
+                                                               else "")}
         if "ci_method" in group:
             row["CI"] = "; ".join(m for m in dict.fromkeys(group["ci_method"].dropna()))
         rows.append(row)
     return pd.DataFrame(rows).fillna("—")
+
+
+def _power(row) -> str:
+    """'; detects ≥ 0.05, 12 seeds would tell it from 0' for a judged row; nothing for the others."""
+    if pd.isna(getattr(row, "detectable", np.nan)):
+        return ""
+    needed = row.seeds_needed if isinstance(row.seeds_needed, str) else f"{int(row.seeds_needed)} seeds would tell it from 0"
+    return f"; detects ≥ {_num(row.detectable)}, {needed}"

@@ -64,12 +64,13 @@ def plan_cells(plan: Plan) -> list:
 
 
 def step_cells(settings: dict) -> list[StepCell]:
-    """A cell per (padded length, attention) that some way of batching gives the training set."""
+    """A cell per (padded length, attention) that some way of batching gives the training set, `processes` times."""
     steps = settings["steps"]
     slots = sorted({slot for max_length in steps["lengths"] for mode in BATCHING
                     for slot in batch_plan(steps["model"], max_length, mode, steps["batch_size"])})
-    options = {k: v for k, v in steps.items() if k != "lengths"}
-    return [StepCell(padded_length=length, exact_attention=exact, **options) for length, exact in slots]
+    options = {k: v for k, v in steps.items() if k not in ("lengths", "processes")}
+    return [StepCell(padded_length=length, exact_attention=exact, process=process, **options)
+            for process in range(steps.get("processes", 1)) for length, exact in slots]
 
 
 def epoch_cells(settings: dict) -> list[EpochCell]:
@@ -119,7 +120,8 @@ def bench_version() -> str:
 
 def cell_file(cell, root: Path) -> Path:
     if isinstance(cell, StepCell):
-        name = f"steps-{Path(cell.model).name}-{cell.padded_length}{'-exact' if cell.exact_attention else ''}"
+        name = (f"steps-{Path(cell.model).name}-{cell.padded_length}{'-exact' if cell.exact_attention else ''}"
+                + (f"-process{cell.process}" if cell.process else ""))
     else:
         name = f"epoch-{Path(cell.model).name}-{cell.max_seq_length}"
     return Path(root) / f"{name}-{cell_hash(cell)}.json"
@@ -172,7 +174,7 @@ def composed_epochs(plan: Plan) -> pd.DataFrame:
     """One training epoch's seconds per way of batching and max length, composed from the step cells' medians over
     the epoch's batch plan, and how many times cheaper than length-aware batching with transformers' attention."""
     results, plans, steps = _steps_and_plans(plan)
-    medians = {slot: np.median(seconds) for slot, seconds in _samples(results, "step_seconds").items()}
+    medians = {slot: np.median(np.concatenate(runs)) for slot, runs in _samples(results, "step_seconds").items()}
     rows = [{"batching": mode, "max_seq_length": n, "batches": len(slots),
              "epoch_seconds": sum(medians[slot] for slot in slots)}
             for mode, by_max in plans.items() for n, slots in by_max.items()]
@@ -199,6 +201,7 @@ def step_table(plan: Plan) -> pd.DataFrame:
         seconds, peaks = np.asarray(r["result"]["step_seconds"]), np.asarray(r["result"]["step_peak_mib"])
         rows.append({"padded_length": r["cell"]["padded_length"],
                      "attention": "exact path" if r["cell"]["exact_attention"] else "transformers'",
+                     "process": r["cell"]["process"],
                      "timed_steps": len(seconds), "median_seconds": np.median(seconds),
                      "fastest_seconds": seconds.min(), "slowest_seconds": seconds.max(),
                      "median_peak_mib": np.median(peaks), "memory_kind": r["provenance"]["memory_kind"]})
@@ -222,7 +225,8 @@ def relative_costs(step_results: list[dict], plans: dict[str, dict[int, list[tup
                    seed: int = 0) -> list[dict]:
     """Per way of batching, the relative cost of the longer max length over the shorter one in time per step (the
     mean over an epoch's batch plan) and in peak memory (the epoch's largest batch), with bootstrap CIs over the
-    timed steps. `plans[mode][max_length]` is `batch_plan`'s list of (padded length, exact path)."""
+    processes each cell ran in and their timed steps. `plans[mode][max_length]` is `batch_plan`'s list of (padded
+    length, exact path)."""
     samples = {key: _samples(step_results, key) for key in ("step_seconds", "step_peak_mib")}
     rng = np.random.default_rng(seed)
     rows = []
@@ -230,7 +234,7 @@ def relative_costs(step_results: list[dict], plans: dict[str, dict[int, list[tup
         short, long = sorted(by_max)
         for measure, key, summary in (("time per step", "step_seconds", _mean_over_plan),
                                       ("peak memory", "step_peak_mib", _peak_over_plan)):
-            medians = {slot: np.median(v) for slot, v in samples[key].items()}
+            medians = {slot: np.median(np.concatenate(v)) for slot, v in samples[key].items()}
             point = {n: summary(by_max[n], medians) for n in (short, long)}
             draws = [_resampled(samples[key], rng) for _ in range(N_RESAMPLES)]
             ratios = np.array([summary(by_max[long], d) / summary(by_max[short], d) - 1 for d in draws])
@@ -238,18 +242,27 @@ def relative_costs(step_results: list[dict], plans: dict[str, dict[int, list[tup
                          "at_from": point[short], "at_to": point[long], "relative": point[long] / point[short] - 1,
                          "ci_low": np.quantile(ratios, 0.025), "ci_high": np.quantile(ratios, 0.975),
                          "batches_over_short": sum(length > short for length, _ in by_max[long]),
-                         "batches": len(by_max[long]), "timed_steps": min(map(len, samples[key].values()))})
+                         "batches": len(by_max[long]),
+                         "timed_steps": min(sum(map(len, v)) for v in samples[key].values()),
+                         "processes": min(map(len, samples[key].values()))})
     return rows
 
 
-def _samples(step_results: list[dict], key: str) -> dict[tuple[int, bool], np.ndarray]:
-    """One measure's timed steps per (padded length, exact path)."""
-    return {(r["cell"]["padded_length"], r["cell"]["exact_attention"]): np.asarray(r["result"][key])
-            for r in step_results}
+def _samples(step_results: list[dict], key: str) -> dict[tuple[int, bool], list[np.ndarray]]:
+    """One measure's timed steps per (padded length, exact path): an array per process that measured it."""
+    found = {}
+    for r in step_results:
+        slot = (r["cell"]["padded_length"], r["cell"]["exact_attention"])
+        found.setdefault(slot, []).append(np.asarray(r["result"][key]))
+    return found
 
 
 def _resampled(samples: dict, rng) -> dict:
-    return {k: np.median(rng.choice(v, size=len(v))) for k, v in samples.items()}
+    """Each slot's median over a resample of its processes, and of each process's timed steps."""
+    def one(processes):
+        chosen = [processes[i] for i in rng.integers(0, len(processes), len(processes))]
+        return np.median(np.concatenate([rng.choice(steps, size=len(steps)) for steps in chosen]))
+    return {slot: one(processes) for slot, processes in samples.items()}
 
 
 def _mean_over_plan(plan: list[tuple[int, bool]], per_slot: dict) -> float:

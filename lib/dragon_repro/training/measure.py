@@ -31,9 +31,11 @@ class Cell:
 
 @dataclass(frozen=True, kw_only=True)
 class StepCell(Cell):
-    """Optimizer steps at one padded length, through transformers' attention or the exact path."""
+    """Optimizer steps at one padded length, through transformers' attention or the exact path; `process` numbers
+    the repeats of the same cell in separate processes (they carry the drift between processes)."""
     padded_length: int
     exact_attention: bool = False
+    process: int = 0
     warmup_steps: int = 1
     timed_steps: int = 5
 
