@@ -38,7 +38,9 @@ def test_the_paper_profile_runs_end_to_end_on_a_dragon_shaped_checkpoint(weights
     assert {e["model"] for e in bundle} == {folder}
     verdicts = pd.read_csv(tmp_path / "results" / "tables" / label / "verdicts.csv")
     assert set(verdicts.claim) == {c["id"] for c in load_claims()["claims"]}
-    assert set(verdicts.verdict) <= {"different model", "too few seeds", "not testable", "not run"}  # 1 seed, no weights
+    assert set(verdicts.verdict) <= {"different model", "too few seeds", "not testable", "descriptive", "not run"}
+    # every run trained and scored through the exact attention path, on its batches of at most twice the window
+    assert all(e["provenance"]["attention_batches"]["exact path"] > 0 for e in bundle)
     assert "fresh (primary): verdict" in (tmp_path / "report" / label / "index.html").read_text()
 
     (run,) = (tmp_path / "results" / "runs" / "optimized").iterdir()

@@ -345,3 +345,37 @@ def _dragon_change(claim: dict, metrics: pd.DataFrame) -> dict:
     shared = before.index.intersection(after.index)
     change = stats.seed_summary(after[shared] - before[shared])
     return {"dragon_change": change.mean, "dragon_low": change.low, "dragon_high": change.high}
+
+
+# ---------------------------------------------------------------- the answer in plain words
+
+DECIDED = ("supported", "larger than claimed", "smaller than claimed", "claimed size ruled out", "contradicted")
+
+
+def plain_answer(verdicts: pd.DataFrame) -> list[str]:
+    """'Does the recipe help?' in a few sentences built from the judged rows of a verdict table: what the data
+    decide, what they cannot, and what it would take."""
+    judged = verdicts[(verdicts.view == JUDGED_VIEW) & (verdicts.kind == "effect") & verdicts.ours.notna()]
+    stand_in = judged.verdict.str.endswith(STAND_IN).any()
+    decided = judged[judged.verdict.str.removesuffix(STAND_IN).isin(DECIDED)]
+    open_rows = judged[judged.verdict.str.removesuffix(STAND_IN) == "inconclusive"]
+    sentences = []
+    headline = judged[judged.claim == "overall_accuracy_gain"]
+    if len(headline):
+        h = headline.iloc[0]
+        sentences.append(f"The whole recipe (baseline → optimized) changes fresh-case accuracy by {h.ours:+.3f} "
+                         f"[{h.ci_low:+.3f}, {h.ci_high:+.3f}] over {int(h.n_seeds)} seeds; the paper reports "
+                         f"{h.paper:+.3f}, which one run on 100 cases puts in [{h.paper_low:+.3f}, {h.paper_high:+.3f}]:"
+                         f" **{h.verdict}**.")
+    if len(decided):
+        sentences.append("Decided: " + "; ".join(f"{r.text} — {r.verdict.removesuffix(STAND_IN)}"
+                                                 for r in decided.itertuples()) + ".")
+    if len(open_rows):
+        sentences.append("Not decided: " + "; ".join(
+            f"{r.text} ({r.ours:+.3f}; " + (f"{int(r.seeds_needed)} seeds per side would tell it from 0)"
+                                            if not isinstance(r.seeds_needed, str) else f"{r.seeds_needed})")
+            for r in open_rows.itertuples()) + ".")
+    if stand_in:
+        sentences.append("All of this is measured on the stand-in model, not the paper's: what a step changes may "
+                         "carry over, what a config reaches does not.")
+    return sentences

@@ -24,12 +24,15 @@ def windows(config) -> list[int]:
 
 
 class ExactLongformerModel(longformer.LongformerModel):
-    """Pads to the window multiple only for batches that the exact path does not take."""
+    """Pads to the window multiple only for batches that the exact path does not take, and counts the batches each
+    way (`attention_batches`)."""
 
     def _pad_to_window_size(self, input_ids, attention_mask, token_type_ids, position_ids, inputs_embeds,
                             pad_token_id):
         length = (input_ids if input_ids is not None else inputs_embeds).shape[1]
-        if length <= 2 * min(windows(self.config)):
+        exact = length <= 2 * min(windows(self.config))
+        self.attention_batches["exact path" if exact else "transformers'"] += 1
+        if exact:
             return 0, input_ids, attention_mask, token_type_ids, position_ids, inputs_embeds
         return super()._pad_to_window_size(input_ids, attention_mask, token_type_ids, position_ids, inputs_embeds,
                                            pad_token_id)
@@ -87,6 +90,7 @@ def install_exact_attention(model):
     if not isinstance(base, longformer.LongformerModel):
         raise TypeError(f"{type(model).__name__}: not a Longformer")
     base.__class__ = ExactLongformerModel
+    base.attention_batches = {"exact path": 0, "transformers'": 0}
     for layer in base.encoder.layer:
         layer.attention.self.__class__ = ExactLongformerSelfAttention
     return model
@@ -94,3 +98,8 @@ def install_exact_attention(model):
 
 def uses_exact_attention(model) -> bool:
     return isinstance(getattr(model, "longformer", model), ExactLongformerModel)
+
+
+def attention_batches(model) -> dict[str, int] | None:
+    """How many batches (forward passes) the exact path and transformers' code took; None without the path."""
+    return dict(getattr(model, "longformer", model).attention_batches) if uses_exact_attention(model) else None

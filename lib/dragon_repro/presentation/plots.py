@@ -163,3 +163,45 @@ def confusion_matrices(matrices: dict, classes, title: str = ""):
         ax.set(title=name, xlabel="predicted class", ylabel="true class")
     fig.suptitle(title, y=1.04)
     return fig
+
+
+# What a forest row's colour says: the verdict's rule word (its text may go on: "(stand-in model)", "fragile").
+FOREST_COLOURS = {"supported": "#1b7837", "larger than claimed": "#5aae61", "smaller than claimed": "#e08214",
+                  "claimed size ruled out": "#d6604d", "contradicted": "#b2182b", "inconclusive": "#b8860b",
+                  "different model": "#4575b4", "different hardware": "#4575b4"}
+
+
+def verdict_forest(verdicts, title: str):
+    """One row per judged-view claim: our estimate with its family interval (coloured by verdict) beside the paper's
+    value with its implied interval (black), effects and costs as changes (false positives per 100 as a rate) on
+    the left, levels on the right; `title` names the model and the hardware."""
+    rows = verdicts[verdicts.view.isin(["fresh", "padded", "length-aware", "exact"]) & verdicts.ours.notna()
+                    & (verdicts.kind != "pvalue")]
+    panels = {"change (effects, costs)": rows[rows.kind != "level"], "level": rows[rows.kind == "level"]}
+    fig, axes = plt.subplots(1, 2, figsize=(12, 0.42 * max(len(p) for p in panels.values()) + 1.8),
+                             gridspec_kw={"width_ratios": [3, 2]})
+    for ax, (label, panel) in zip(axes, panels.items()):
+        scale = np.where(panel.claim == "false_positives", 0.01, 1.0)
+        y = np.arange(len(panel))[::-1]
+        for column, style in (("ours", "o"), ("paper", "D")):
+            low, high = (("ci_low", "ci_high") if column == "ours" else ("paper_low", "paper_high"))
+            centre = panel[column].to_numpy(float) * scale
+            spread = np.array([centre - panel[low].to_numpy(float) * scale, panel[high].to_numpy(float) * scale - centre])
+            colours = ([_forest_colour(v) for v in panel.verdict] if column == "ours" else ["black"] * len(panel))
+            offset = 0.15 if column == "ours" else -0.15
+            for yi, c, lo, hi, colour in zip(y + offset, centre, *np.nan_to_num(spread), colours):
+                ax.errorbar(c, yi, xerr=[[lo], [hi]], fmt=style, color=colour, capsize=3, markersize=5)
+        labels = [t.split(";")[0] + ("" if v == "fresh" else f" ({v})") for t, v in zip(panel.text, panel.view)]
+        ax.set_yticks(y, labels, fontsize="small")
+        ax.axvline(0 if label.startswith("change") else 0.5, color="grey", linewidth=0.8)
+        ax.set(xlabel=label)
+    handles = [plt.Line2D([], [], color=c, marker="o", linestyle="", label=v) for v, c in FOREST_COLOURS.items()]
+    handles.append(plt.Line2D([], [], color="black", marker="D", linestyle="", label="paper, its implied 95% interval"))
+    fig.legend(handles=handles, loc="lower center", ncol=5, fontsize="small", bbox_to_anchor=(0.5, -0.02 - 0.02 * 2))
+    fig.suptitle(title, fontsize="medium")
+    fig.tight_layout(rect=(0, 0.08, 1, 1))
+    return fig
+
+
+def _forest_colour(verdict: str) -> str:
+    return next((c for name, c in FOREST_COLOURS.items() if str(verdict).startswith(name)), "grey")

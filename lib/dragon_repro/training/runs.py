@@ -16,7 +16,7 @@ from ..experiments.plan import Plan, PlannedRun, code_version
 from ..experiments.records import Run, load_run
 from ..gitstate import git_state
 from ..modeling.encoding import encode_cases
-from ..modeling.exact_attention import uses_exact_attention
+from ..modeling.exact_attention import attention_batches, uses_exact_attention
 from ..modeling.model import load_model_and_tokenizer
 from ..tasks import data
 from ..tasks.metrics import dragon_metric, score_splits
@@ -100,6 +100,7 @@ def progress_writer(folder: Path, planned: PlannedRun, every: float = 2.0):
 
 def run_provenance(wall_seconds: float, history: dict, model) -> dict:
     return git_state() | machine_provenance() | {"exact_attention": uses_exact_attention(model),
+        "attention_batches": attention_batches(model),
         "wall_seconds": wall_seconds, "peak_memory_mb": history["peak_memory_mb"],
         "peak_memory_kind": history["peak_memory_kind"],
         "finished": datetime.now(timezone.utc).isoformat(timespec="seconds"), "code_version": code_version(),
