@@ -58,6 +58,7 @@ def test_padded_batches_sit_at_max_length_and_length_aware_ones_at_their_longest
     assert sum(n for n, _ in aware) < sum(n for n, _ in padded)
     # the exact path takes a batch of at most twice the window (32 tokens); transformers' code the longer ones
     assert exact == aware and set(bench.batch_plan("tiny", 32, "exact", batch_size=4)) == {(32, True)}
+    assert bench.batch_plan("tiny", 128, "exact", batch_size=4) is exact  # computed once
 
 
 def test_on_the_real_architecture_the_exact_path_takes_every_batch_up_to_1024_tokens_at_its_own_length():

@@ -45,6 +45,7 @@ def test_a_run_writes_every_artefact_with_provenance(baseline_run):
         "mkl", "mkl_branch", "onednn", "onednn_isa", "onednn_gelu"}
     kernels = run.provenance["cpu_kernels"]
     assert kernels["pinned"] and not run.config["native_cpu"] and kernels["ATEN_CPU_CAPABILITY"] == "avx2"
+    assert kernels["MKL_CBWR"] == "AVX2,STRICT" and not kernels["mkldnn_enabled"]  # the pins bench --pins chose
     assert [d["step"] for d in run.history["digests"] if d["after"] == "step"] == [1, 2]  # 2 epochs of 2 steps
 
 

@@ -25,7 +25,8 @@ os.environ.setdefault("CUBLAS_WORKSPACE_CONFIG", ":4096:8")  # lets cuBLAS be de
 # CPUs with and without AVX-512. Set any of them beforehand to choose otherwise; provenance records what was used.
 # They must be set before torch runs its first kernel, so import dragon_repro first. DRAGON_REPRO_NATIVE_CPU=1 (the
 # command line's --native-cpu) leaves every library its own choice: faster, and bytes of this machine only.
-CPU_PIN = {"ATEN_CPU_CAPABILITY": "avx2", "MKL_CBWR": "AVX2", "ONEDNN_MAX_CPU_ISA": "AVX2"}
+# MKL's STRICT mode makes its results independent of memory alignment too, at no cost (bench --pins; README).
+CPU_PIN = {"ATEN_CPU_CAPABILITY": "avx2", "MKL_CBWR": "AVX2,STRICT", "ONEDNN_MAX_CPU_ISA": "AVX2"}
 NATIVE_CPU = os.environ.get("DRAGON_REPRO_NATIVE_CPU") == "1"
 if platform.machine().lower() in ("x86_64", "amd64") and not NATIVE_CPU:
     for _key, _value in CPU_PIN.items():

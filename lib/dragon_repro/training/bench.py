@@ -87,22 +87,23 @@ def is_real_architecture(model: str) -> bool:
     return all(getattr(config, k) == getattr(real, k) for k in keys)
 
 
-def batch_plan(model: str, max_length: int, mode: str, batch_size: int, seed: int = 0) -> list[tuple[int, bool]]:
+@lru_cache(maxsize=None)
+def batch_plan(model: str, max_length: int, mode: str, batch_size: int, seed: int = 0) -> tuple[tuple[int, bool], ...]:
     """The (padded length, exact path) of every batch of one training epoch, batched as our loop batches (by
     length), then padded one of the ways in BATCHING. A batch too long for the exact path (over twice the window)
-    goes through transformers' attention, as in a run."""
+    goes through transformers' attention, as in a run. Computed once per process."""
     config = AutoConfig.from_pretrained(resolve_model(model))
     window, exact_up_to = window_multiple(config), 2 * min(windows(config))
     lengths = [len(f["input_ids"]) for f in encoded(load_tokenizer(model), training_texts(), max_length)]
     batches = length_grouped_batches(lengths, batch_size, torch.Generator().manual_seed(seed))
     longest = [max(lengths[i] for i in batch) for batch in batches]
     if mode == "padded":
-        return [(padded_length(max_length, window), False)] * len(batches)
+        return ((padded_length(max_length, window), False),) * len(batches)
     if mode == "length-aware":
-        return [(padded_length(n, window), False) for n in longest]
+        return tuple((padded_length(n, window), False) for n in longest)
     grid = min(EXACT_GRID, exact_up_to)
-    return [(min(padded_length(n, grid), exact_up_to), True) if n <= exact_up_to else (padded_length(n, window), False)
-            for n in longest]
+    return tuple((min(padded_length(n, grid), exact_up_to), True) if n <= exact_up_to else
+                 (padded_length(n, window), False) for n in longest)
 
 
 # ---------------------------------------------------------------- the cache

@@ -52,7 +52,7 @@ def operations(config) -> dict[str, Callable[[], list[torch.Tensor]]]:
                                             x(BATCH, heads, hidden // heads, LENGTH)),
         "layer norm": lambda: _backward(module(lambda: torch.nn.LayerNorm(hidden, eps=config.layer_norm_eps)),
                                         x(BATCH, LENGTH, hidden)),
-        "gelu (oneDNN)": lambda: _backward(F.gelu, x(BATCH, LENGTH, config.intermediate_size)),
+        "gelu": lambda: _backward(F.gelu, x(BATCH, LENGTH, config.intermediate_size)),
         "softmax": lambda: _backward(lambda t: t.softmax(-1), x(BATCH, heads, LENGTH, LENGTH)),
         "dropout (seeded)": lambda: _backward(_seeded_dropout(config.hidden_dropout_prob), x(BATCH, LENGTH, hidden)),
         "cross-entropy": lambda: _backward(lambda t: F.cross_entropy(t, torch.arange(BATCH) % 2), x(BATCH, 2)),

@@ -17,20 +17,19 @@ from .. import CPU_PIN as AVX2_PIN
 from ..processes import run_checked
 
 NATIVE = {"DRAGON_REPRO_NATIVE_CPU": "1"}  # each library's own choice (--native-cpu)
-CANDIDATES = {  # name: (environment, oneDNN on)
-    "the suite's pin (the default)": (AVX2_PIN, True),
-    "native CPU (no pin)": (NATIVE, True),
-    "MKL strict (MKL_CBWR=AVX2,STRICT)": (AVX2_PIN | {"MKL_CBWR": "AVX2,STRICT"}, True),
-    "MKL compatible (MKL_CBWR=COMPATIBLE)": (AVX2_PIN | {"MKL_CBWR": "COMPATIBLE"}, True),
-    "oneDNN off (torch.backends.mkldnn)": (AVX2_PIN, False),
-    "ATen reference kernels (ATEN_CPU_CAPABILITY=default)": (AVX2_PIN | {"ATEN_CPU_CAPABILITY": "default"}, True),
+CANDIDATES = {  # name: (environment, oneDNN on); the default is the suite's (dragon_repro.CPU_PIN, oneDNN off)
+    "the suite's pins (the default)": (AVX2_PIN, False),
+    "native CPU (no pin, --native-cpu)": (NATIVE, True),
+    "MKL not strict (MKL_CBWR=AVX2)": (AVX2_PIN | {"MKL_CBWR": "AVX2"}, False),
+    "MKL compatible (MKL_CBWR=COMPATIBLE,STRICT)": (AVX2_PIN | {"MKL_CBWR": "COMPATIBLE,STRICT"}, False),
+    "oneDNN on (torch.backends.mkldnn)": (AVX2_PIN, True),
+    "ATen reference kernels (ATEN_CPU_CAPABILITY=default)": (AVX2_PIN | {"ATEN_CPU_CAPABILITY": "default"}, False),
 }
 DEFAULT = next(iter(CANDIDATES))
 
 STEPS_CODE = """
 import json, sys, time
 import torch
-torch.backends.mkldnn.enabled = sys.argv[2] == "1"
 from dragon_repro.experiments.config import TrainingOptions
 from dragon_repro.modeling.model import load_model_and_tokenizer
 from dragon_repro.training.measure import encoded, training_texts
@@ -38,7 +37,7 @@ from dragon_repro.training.provenance import math_libraries
 from dragon_repro.training.runs import deterministic_torch
 from dragon_repro.training.train import fine_tune, parameters_digest
 times = []
-with deterministic_torch():
+with deterministic_torch(), torch.backends.mkldnn.flags(enabled=sys.argv[2] == "1"):
     model, tokenizer = load_model_and_tokenizer(sys.argv[1], num_labels=2, seed=0)
     texts = training_texts()[:int(sys.argv[3])]
     features, labels = encoded(tokenizer, texts, 512), [i % 2 for i in range(len(texts))]

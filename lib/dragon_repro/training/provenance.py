@@ -53,13 +53,14 @@ def cpu_description() -> dict:
 
 @lru_cache(maxsize=1)
 def math_libraries() -> dict:
-    """MKL's and oneDNN's versions and the code paths they chose in this process, from their own verbose lines for
-    one small matrix product and one GELU (fixed inputs: no random state moves)."""
+    """MKL's and oneDNN's versions and the code paths they choose in this process, from their own verbose lines for
+    one small matrix product and one GELU (fixed inputs: no random state moves). oneDNN is probed even where runs
+    turn it off (`cpu_kernels` says whether they use it)."""
     def probe():
         x = torch.arange(4096, dtype=torch.float32).reshape(64, 64) / 4096
         with torch.backends.mkl.verbose(torch.backends.mkl.VERBOSE_ON):
             x @ x
-        with torch.backends.mkldnn.verbose(torch.backends.mkldnn.VERBOSE_ON):
+        with torch.backends.mkldnn.flags(enabled=True), torch.backends.mkldnn.verbose(torch.backends.mkldnn.VERBOSE_ON):
             torch.nn.functional.gelu(x)
     lines = _stdout_of(probe)
 

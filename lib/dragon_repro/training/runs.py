@@ -49,7 +49,8 @@ def plan_runs(plan: Plan, progress: bool = True) -> list[Run]:
 @contextmanager
 def deterministic_torch():
     """Deterministic kernels, and on CPU one intra-op thread (a thread count changes float sums): the same config
-    gives the same bytes at any --jobs, from the CLI, `load_or_run` or a notebook."""
+    gives the same bytes at any --jobs, from the CLI, `load_or_run` or a notebook. oneDNN is off unless the CPU is
+    left native: ATen's own kernels, pinned to AVX2, take its few operations (GELU) at no cost (bench --pins)."""
     threads = torch.get_num_threads()
     deterministic, warn_only = (torch.are_deterministic_algorithms_enabled(),
                                 torch.is_deterministic_algorithms_warn_only_enabled())
@@ -57,7 +58,8 @@ def deterministic_torch():
         torch.set_num_threads(CPU_THREADS)
     torch.use_deterministic_algorithms(True, warn_only=True)
     try:
-        yield
+        with torch.backends.mkldnn.flags(enabled=NATIVE_CPU):
+            yield
     finally:
         torch.use_deterministic_algorithms(deterministic, warn_only=warn_only)
         torch.set_num_threads(threads)
