@@ -10,7 +10,7 @@ import torch
 from dragon_repro.modeling import local_models
 from dragon_repro.modeling import model as model_module
 from dragon_repro.training import runs
-from dragon_repro.training.verify import result_digests
+from dragon_repro.verify import result_digests
 
 
 def smoke_run(plan, **overrides):
