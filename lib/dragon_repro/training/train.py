@@ -43,10 +43,11 @@ def fine_tune(model, train_features, train_labels, val_features, val_labels, opt
     optimizer = torch.optim.AdamW(model.parameters(), lr=options.scaled_learning_rate,
                                   weight_decay=options.weight_decay, fused=True)
     total_steps = optimizer_steps(len(loader), options.gradient_accumulation_steps, options.epochs)
-    # accelerate steps the scheduler once per process at each optimizer step
-    scheduler_steps = total_steps * accelerator.num_processes
-    scheduler = get_scheduler(options.scheduler, optimizer, num_training_steps=scheduler_steps,
-                              num_warmup_steps=math.ceil(options.warmup_ratio * scheduler_steps))
+    # accelerate steps the scheduler once per process at each optimizer step: scaled alike, the learning rate at
+    # each optimizer step is the one a single process would have
+    processes = accelerator.num_processes
+    scheduler = get_scheduler(options.scheduler, optimizer, num_training_steps=total_steps * processes,
+                              num_warmup_steps=math.ceil(options.warmup_ratio * total_steps) * processes)
     model, optimizer, scheduler = accelerator.prepare(model, optimizer, scheduler)
     torch.manual_seed(seed + accelerator.process_index)  # dropout: the run's seed (and rank), whatever ran before
 
