@@ -2,6 +2,7 @@
 
 Layers, each importing only from those below it (tests/test_layers.py):
     pipeline, __main__      ./run_all.sh and the command line
+    executors               where runs train: a process each here (a GPU per job), or a task each on a Ray cluster
     presentation            tables as text, figures, the report
     analysis                frames, statistics, claims and verdicts over finished runs (no torch)
     training                fine-tuning, the run cache, the benchmark, verify

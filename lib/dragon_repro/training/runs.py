@@ -45,11 +45,12 @@ def load_or_run(planned: PlannedRun, progress: bool = True, save_model: bool = T
     if state.num_processes != planned.processes:
         raise ValueError(f"run {planned.hash} is planned on {planned.processes} process(es), but this process is one "
                          f"of {state.num_processes}")
-    with state.main_process_first():  # a model built on first use is built once
-        resolve_model(planned.config.model)
     main = state.is_main_process
-    with (staged_dir(planned.path) if main else tempfile.TemporaryDirectory()) as staging, deterministic_torch():
-        _execute_into(Path(staging), planned, progress and main, save_model and main)
+    with deterministic_torch():
+        with state.main_process_first():  # a model built on first use is built once
+            resolve_model(planned.config.model)
+        with staged_dir(planned.path) if main else tempfile.TemporaryDirectory() as staging:
+            _execute_into(Path(staging), planned, progress and main, save_model and main)
     state.wait_for_everyone()  # the main process has moved the run into place
     return load_run(planned.path, cached=False)
 
