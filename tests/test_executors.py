@@ -159,14 +159,15 @@ def test_a_killed_worker_is_retried_once_then_reported_while_the_other_runs_fini
 def test_ctrl_c_on_the_driver_cancels_the_clusters_tasks_and_keeps_nothing_partial(cluster, tmp_path):
     address, workers = cluster
     before = set(workers.glob("dragon-repro-*"))  # scratch folders of killed workers (the test above)
-    driver = subprocess.Popen([sys.executable, "-m", "dragon_repro", "run-all", "--profile", "smoke-transfer", "--seeds",
-                               "0", "--executor", "ray", "--address", address],
+    driver = subprocess.Popen([sys.executable, "-m", "dragon_repro", "run-all", "--profile", "smoke-transfer",
+                               "--seeds", "0", "--executor", "ray", "--address", address],
                               env=os.environ | {"DRAGON_REPRO_OUTPUT": str(tmp_path)}, stdout=subprocess.PIPE,
                               stderr=subprocess.PIPE, text=True)
     deadline = time.time() + 180
-    while not [s for s in workers.glob("dragon-repro-*/runs/*/.*.tmp-*/config.json") if s.parents[3] not in before]:
-        assert driver.poll() is None and time.time() < deadline, driver.communicate()[1][-3000:] if driver.poll() else ""
-        time.sleep(0.1)  # until a run trains on a worker
+    training = "dragon-repro-*/runs/*/.*.tmp-*/config.json"  # a run's staging folder in a worker's scratch folder
+    while not [s for s in workers.glob(training) if s.parents[3] not in before]:  # until a run trains on a worker
+        assert driver.poll() is None and time.time() < deadline, driver.communicate()[1][-3000:]
+        time.sleep(0.1)
     driver.send_signal(signal.SIGINT)
     _, stderr = driver.communicate(timeout=120)
     assert driver.returncode == 130, stderr[-3000:]

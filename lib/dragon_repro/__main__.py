@@ -64,7 +64,8 @@ def cmd_predict(args) -> None:
 def cmd_run_all(args) -> None:
     from .experiments.plan import parse_seeds
     from .pipeline import run_all
-    run_all(args.profile, args.model, parse_seeds(args.seeds), args.jobs, args.cell_timeout, args.executor, args.address)
+    run_all(args.profile, args.model, parse_seeds(args.seeds), args.jobs, args.cell_timeout, args.executor,
+            args.address)
 
 
 def cmd_shaped(args) -> None:

@@ -125,12 +125,16 @@ def train_in_process(planned: PlannedRun, plan: Plan, timeout: int, device: str 
 
 class RayExecutor(Executor):
     """Each run a Ray task on the cluster at `address` (a local cluster of `plan.jobs` CPUs when None), needing one
-    GPU where the cluster has GPUs, else one CPU; a task whose worker dies is retried once. The task folder, and
-    the model when it is a local folder, travel through Ray's object store (no shared disk); the worker trains in
-    a scratch folder and sends the finished run folder back, which is moved into the cache here, atomically."""
+    GPU where the cluster has GPUs, else one CPU, in a fresh worker process; a task whose worker dies is retried
+    once. The task folder, and the model when it is a local folder, travel through Ray's object store (no shared
+    disk); the worker trains in a scratch folder and sends the finished run folder back, which is moved into the
+    cache here, atomically."""
 
     def __init__(self, plan: Plan, address: str | None = None):
-        import ray
+        try:
+            import ray
+        except ImportError:
+            raise RuntimeError("--executor ray needs Ray: pip install -e .[cluster]") from None
         if NATIVE_CPU:
             raise ValueError("--native-cpu runs stay on the machine they are made on: use the local executor")
         super().__init__(plan, plan.jobs)
@@ -140,7 +144,9 @@ class RayExecutor(Executor):
         gpus, cpus = ray.cluster_resources().get("GPU", 0), ray.cluster_resources().get("CPU", 0)
         print(f"[ray] {address or 'a local cluster'}: {cpus:.0f} CPUs, {gpus:.0f} GPUs; each run a task on one "
               f"{'GPU' if gpus else 'CPU'}", flush=True)
-        self.train = ray.remote(max_retries=1, **({"num_gpus": 1} if gpus else {"num_cpus": 1}))(train_on_worker)
+        # a fresh worker process per run, as locally: its peak memory and state are its own
+        self.train = ray.remote(max_retries=1, max_calls=1,
+                                **({"num_gpus": 1} if gpus else {"num_cpus": 1}))(train_on_worker)
         self.board = ray.remote(num_cpus=0)(ProgressBoard).remote()
         self.tasks = []
         self.waiting = ThreadPoolExecutor(max_workers=max(len(plan.runs), 1))  # each waits for one task
