@@ -57,8 +57,8 @@ class Executor:
     `progress(planned)` is what a training run last reported (None when it is not training); `cancel()` stops
     every unfinished run, keeping nothing partial. Leaving it as a context manager releases it."""
 
-    def __init__(self, plan: Plan, jobs: int):
-        self.plan, self.pool = plan, ThreadPoolExecutor(max_workers=jobs)
+    def __init__(self, plan: Plan):
+        self.plan, self.pool = plan, ThreadPoolExecutor(max_workers=plan.jobs)
 
     def measure(self, cell, out: Path) -> Future:
         return self.pool.submit(bench.measure_in_child, cell, out)
@@ -91,7 +91,7 @@ class LocalExecutor(Executor):
     than GPUs take them in turn)."""
 
     def __init__(self, plan: Plan, timeout: int):
-        super().__init__(plan, plan.jobs)
+        super().__init__(plan)
         self.timeout, self.devices, gpus = timeout, queue.SimpleQueue(), visible_gpus()
         for job in range(plan.jobs):
             self.devices.put(gpus[job % len(gpus)] if gpus else None)
@@ -137,7 +137,7 @@ class RayExecutor(Executor):
             raise RuntimeError("--executor ray needs Ray: pip install -e .[cluster]") from None
         if NATIVE_CPU:
             raise ValueError("--native-cpu runs stay on the machine they are made on: use the local executor")
-        super().__init__(plan, plan.jobs)
+        super().__init__(plan)
         self.ray, self.shipped, self.futures = ray, {}, {}
         ray.init(address=address, num_cpus=None if address else plan.jobs, include_dashboard=False,
                  log_to_driver=False, logging_level=logging.WARNING)
