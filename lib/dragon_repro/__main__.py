@@ -37,10 +37,12 @@ def cmd_train(args) -> None:
         planned = plan.planned(args.experiment, args.seed, **dict(_setting(item) for item in args.set))
     else:
         raise ValueError("train needs --experiment (a name from config/experiments.yaml) or --config")
-    run = load_or_run(planned)
-    print(("cached: " if run.cached else "trained: ") + str(run.path))
-    print(json.dumps({split: {k: v for k, v in m.items() if k not in ("by_length", "confusion")}
-                      for split, m in run.metrics.items()}, indent=2))
+    # started by torchrun or accelerate launch: one of WORLD_SIZE processes training the run data-parallel
+    run = load_or_run(planned.on_processes(int(os.environ.get("WORLD_SIZE", 1))))
+    if int(os.environ.get("RANK", 0)) == 0:  # every process returns the run; one prints it
+        print(("cached: " if run.cached else "trained: ") + str(run.path))
+        print(json.dumps({split: {k: v for k, v in m.items() if k not in ("by_length", "confusion")}
+                          for split, m in run.metrics.items()}, indent=2))
 
 
 def _setting(item: str) -> tuple[str, object]:
@@ -62,7 +64,8 @@ def cmd_predict(args) -> None:
 def cmd_run_all(args) -> None:
     from .experiments.plan import parse_seeds
     from .pipeline import run_all
-    run_all(args.profile, args.model, parse_seeds(args.seeds), args.jobs, args.cell_timeout)
+    run_all(args.profile, args.model, parse_seeds(args.seeds), args.jobs, args.cell_timeout, args.executor,
+            args.address)
 
 
 def cmd_shaped(args) -> None:
@@ -188,8 +191,14 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--profile", default="cpu", help="smoke, cpu (default) or paper")
     p.add_argument("--model", help="override the profile's model")
     p.add_argument("--seeds", help="comma-separated seeds, e.g. 0,1,2 (default: the profile's)")
-    p.add_argument("--jobs", type=int, help="runs in parallel, each on its share of the cores (default: one per core; 1 for paper)")
-    p.add_argument("--cell-timeout", type=int, default=7200, help="seconds any one notebook cell may take")
+    p.add_argument("--jobs", type=int, help="runs in parallel, each on one core, or on one GPU of its own where there "
+                                            "are GPUs (default: one per GPU; on CPU one per core, 1 for paper)")
+    p.add_argument("--cell-timeout", type=int, default=7200,
+                   help="seconds any one notebook cell (and, locally, any one run) may take")
+    p.add_argument("--executor", default="local", choices=["local", "ray"],
+                   help="local: each run in a process here (default); ray: each run a task on a Ray cluster")
+    p.add_argument("--address", help="with --executor ray: the cluster's address (default: start a local cluster of "
+                                     "--jobs CPUs)")
     p.set_defaults(handler=cmd_run_all)
     return parser
 

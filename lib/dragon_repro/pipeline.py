@@ -1,5 +1,5 @@
-"""`./run_all.sh`: the plan resolved once, every missing run in its own process, the analysis notebooks through
-papermill, then the report."""
+"""`./run_all.sh`: the plan resolved once, every missing run through an executor (`executors`: a process each on
+this machine, or a task each on a Ray cluster), the analysis notebooks through papermill, then the report."""
 
 import json
 import sys
@@ -10,6 +10,7 @@ from pathlib import Path
 from transformers.utils import logging as hf_logging
 
 from .atomic import write_json_atomic
+from .executors import Executor, RunFailed, default_jobs, make_executor
 from .experiments.plan import Plan, PlannedRun, resolve_plan
 from .experiments.records import load_run
 from .gitstate import git_state
@@ -28,24 +29,6 @@ class NotebookFailed(RuntimeError):
     """A notebook raised; the message names it and the executed copy to open."""
 
 
-class RunFailed(RuntimeError):
-    """A run raised; the message names it, its last error line and the command that reruns it alone."""
-
-
-def train_in_process(planned: PlannedRun, plan: Plan, timeout: int) -> None:
-    """One run in its own process through the CLI (`python -m dragon_repro train --config`), handed its config: the
-    same `load_or_run` as 10_experiment, without a kernel's start-up and figures (about 5 s a run)."""
-    config = planned.config
-    command = [sys.executable, "-m", "dragon_repro", "train", "--config", json.dumps(config.settings())]
-    try:
-        run_checked(command, timeout)
-    except ChildFailed as err:
-        model = plan.notebook_parameters["model"]
-        raise RunFailed(f"{config.experiment} seed {config.seed} failed: {err}\n  rerun it alone: python -m "
-                        f"dragon_repro train --experiment {config.experiment} --seed {config.seed} --profile "
-                        f"{plan.profile}" + (f" --model {model}" if model else "")) from None
-
-
 def execute_notebook(notebook: Path, out: Path, parameters: dict, cell_timeout: int) -> None:
     """papermill in a subprocess, kernel pinned, run from notebooks/, each cell under a timeout."""
     out.parent.mkdir(parents=True, exist_ok=True)
@@ -62,43 +45,44 @@ def _clock(seconds: float) -> str:
     return time.strftime("%H:%M:%S", time.gmtime(seconds))
 
 
-def run_experiments(plan: Plan, cell_timeout: int, started: float) -> None:
-    """Each missing run once, and each missing benchmark cell, `plan.jobs` at a time (each uses one thread on CPU):
-    longest first, the short benchmark cells last."""
+def run_experiments(plan: Plan, executor: Executor, started: float) -> None:
+    """Each missing run once through `executor`, longest first, and each missing benchmark cell on this machine, the
+    short cells last (locally they share the `plan.jobs` slots). A failed run is reported once the others have
+    finished; an interrupt cancels every run not finished."""
     todo = sorted((r for r in plan.runs if not r.done), key=run_cost, reverse=True)
     cells = [c for c in bench.plan_cells(plan) if not bench.cell_file(c, plan.folders.bench).exists()]
     print(f"[runs] {len(plan.runs)} planned, {len(plan.runs) - len(todo)} cached, {len(todo)} to train; "
           f"{len(cells)} benchmark cells to measure ({plan.jobs} at a time)")
-
-    def one(planned: PlannedRun) -> float:
-        t0 = time.time()
-        train_in_process(planned, plan, cell_timeout)
-        return time.time() - t0
-
-    with ThreadPoolExecutor(max_workers=plan.jobs) as pool:
-        futures = {pool.submit(one, planned): planned for planned in todo}
-        futures |= {pool.submit(bench.measure_in_child, cell, bench.cell_file(cell, plan.folders.bench)): cell
-                    for cell in cells}
-        pending, finished = set(futures), []
-        try:
-            while pending:
-                done, pending = wait(pending, timeout=PROGRESS_EVERY, return_when=FIRST_COMPLETED)
-                for future in done:
-                    result, key = future.result(), futures[future]
-                    if isinstance(key, PlannedRun):
-                        finished.append(key)
-                        print(f"[runs] {len(finished)}/{len(todo)} {key.config.experiment} seed {key.config.seed}: "
-                              f"{_clock(result)} ({len(todo) - len(finished)} left, elapsed "
-                              f"{_clock(time.time() - started)})", flush=True)
-                    else:
-                        print(f"[bench] {bench.cell_file(key, plan.folders.bench).stem} measured "
-                              f"({result['provenance']['wall_seconds']:.0f} s)", flush=True)
-                if not done:
-                    print(progress_report(todo, finished, time.time() - started), flush=True)
-        except BaseException:
-            for future in futures:  # a failure stops the queue; jobs already going finish or are interrupted
-                future.cancel()
-            raise
+    futures = {executor.submit(planned): planned for planned in todo}
+    futures |= {executor.measure(cell, bench.cell_file(cell, plan.folders.bench)): cell for cell in cells}
+    pending, finished, failed = set(futures), [], []
+    try:
+        while pending:
+            done, pending = wait(pending, timeout=PROGRESS_EVERY, return_when=FIRST_COMPLETED)
+            for future in done:
+                key = futures[future]
+                if isinstance(key, PlannedRun):
+                    try:
+                        future.result()
+                    except RunFailed as err:
+                        failed.append(err)
+                        print(f"[runs] {key.config.experiment} seed {key.config.seed} failed", flush=True)
+                        continue
+                    finished.append(key)
+                    seconds = json.loads((key.path / "provenance.json").read_text())["wall_seconds"]
+                    print(f"[runs] {len(finished)}/{len(todo)} {key.config.experiment} seed {key.config.seed}: "
+                          f"{_clock(seconds)} ({len(todo) - len(finished) - len(failed)} left, elapsed "
+                          f"{_clock(time.time() - started)})", flush=True)
+                else:
+                    print(f"[bench] {bench.cell_file(key, plan.folders.bench).stem} measured "
+                          f"({future.result()['provenance']['wall_seconds']:.0f} s)", flush=True)
+            if not done:
+                print(progress_report(todo, finished, time.time() - started, executor.progress), flush=True)
+    except BaseException:
+        executor.cancel()
+        raise
+    if failed:
+        raise RunFailed("\n".join(map(str, failed)))
 
 
 def run_cost(planned: PlannedRun) -> float:
@@ -108,9 +92,11 @@ def run_cost(planned: PlannedRun) -> float:
     return config.training.epochs * (0.5 + config.encoding.max_seq_length / 1024)
 
 
-def progress_report(todo: list[PlannedRun], finished: list[PlannedRun], elapsed: float) -> str:
-    """One line overall (runs done, elapsed, about how long is left), then one per training run; plain text."""
-    running = [(r, p) for r in todo if r not in finished and (p := running_progress(r))]
+def progress_report(todo: list[PlannedRun], finished: list[PlannedRun], elapsed: float,
+                    progress=running_progress) -> str:
+    """One line overall (runs done, elapsed, about how long is left), then one per training run (what `progress`
+    says it last reported); plain text."""
+    running = [(r, p) for r in todo if r not in finished and (p := progress(r))]
     done_cost = sum(map(run_cost, finished)) + sum(run_cost(r) * p["step"] / p["steps"] for r, p in running)
     left = elapsed * (sum(map(run_cost, todo)) - done_cost) / done_cost if done_cost else None
     lines = [f"[runs] {len(finished)}/{len(todo)} done, {len(running)} training, elapsed {_clock(elapsed)}, "
@@ -142,11 +128,12 @@ def write_provenance_bundle(plan: Plan) -> Path:
 
 
 def run_all(profile: str = "cpu", model: str | None = None, seeds: list[int] | None = None, jobs: int | None = None,
-            cell_timeout: int = 7200) -> None:
+            cell_timeout: int = 7200, executor: str = "local", address: str | None = None) -> None:
     started, code_state = time.time(), git_state()  # before any output is written: the code's own state
     hf_logging.disable_progress_bar()  # the log gets plain lines only (building a model draws a progress bar)
-    plan = resolve_plan(profile, model, seeds, jobs=jobs)
-    run_experiments(plan, cell_timeout, started)
+    plan = resolve_plan(profile, model, seeds, jobs=default_jobs(jobs))
+    with make_executor(executor, plan, cell_timeout, address) as runs:
+        run_experiments(plan, runs, started)
     run_analysis(plan, cell_timeout, started)
     write_provenance_bundle(plan)
     report = build_report(plan, git=code_state)

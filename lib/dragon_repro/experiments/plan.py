@@ -54,10 +54,12 @@ def config_hash(config: ExperimentConfig) -> str:
 
 @dataclass(frozen=True)
 class PlannedRun:
-    """One run of a plan: its config, the hash of that config and the cache folder it lives in."""
+    """One run of a plan: its config, the hash of that config and the cache folder it lives in, and the number of
+    processes it trains on (data-parallel; 1 unless started by torchrun or accelerate launch)."""
     config: ExperimentConfig
     hash: str
     path: Path
+    processes: int = 1
 
     @classmethod
     def of(cls, config: ExperimentConfig, runs_root: Path) -> "PlannedRun":
@@ -66,7 +68,16 @@ class PlannedRun:
 
     def under(self, runs_root: Path) -> "PlannedRun":
         """The same run cached under another root (a scratch cache)."""
-        return PlannedRun(self.config, self.hash, Path(runs_root) / self.path.parent.name / self.path.name)
+        return PlannedRun(self.config, self.hash, Path(runs_root) / self.path.parent.name / self.path.name,
+                          self.processes)
+
+    def on_processes(self, processes: int) -> "PlannedRun":
+        """The same config trained data-parallel on `processes` processes: a run of its own, since its effective
+        batch is `processes` times larger (on one process, this run)."""
+        if processes == 1:
+            return self
+        digest = value_hash({"run": self.hash, "processes": processes})
+        return PlannedRun(self.config, digest, self.path.with_name(f"{self.config.seed}-{digest}"), processes)
 
     @property
     def done(self) -> bool:

@@ -5,6 +5,8 @@ from pathlib import Path
 
 import numpy as np
 import torch
+from accelerate import PartialState
+from accelerate.utils import gather_object
 
 from ..atomic import write_json_atomic
 from ..experiments.config import ExperimentConfig
@@ -16,19 +18,28 @@ from ..tasks import data
 
 @torch.no_grad()
 def predict_probabilities(model, features, labels=None, batch_size: int = 8, pad_to: int | None = None):
-    """Class probabilities in input order, and the mean loss when labels are given; batches grouped by length."""
+    """Class probabilities in input order, and the mean loss when labels are given; batches grouped by length.
+    On several processes each computes every P-th batch and every process gets all of them: each case is
+    predicted once, in the same batch whatever P is."""
     model.eval()
     device = next(model.parameters()).device
-    probabilities = np.zeros((len(features), model.config.num_labels), dtype=np.float64)
-    total_loss = 0.0
-    for batch_indices in length_grouped_batches([len(f["input_ids"]) for f in features], batch_size):
+    state = PartialState()
+    batches = length_grouped_batches([len(f["input_ids"]) for f in features], batch_size)
+    mine = []
+    for position in range(state.process_index, len(batches), state.num_processes):
+        batch_indices = batches[position]
         batch_labels = None if labels is None else [labels[i] for i in batch_indices]
         cases = [features[i] for i in batch_indices]
         batch = pad_batch(cases, model.config.pad_token_id, batch_multiple(model, cases), pad_to, batch_labels)
         output = model(**{k: v.to(device) for k, v in batch.items()})
-        probabilities[batch_indices] = output.logits.float().softmax(-1).cpu().numpy()
+        mine.append((position, output.logits.float().softmax(-1).cpu().numpy(),
+                     None if labels is None else output.loss.item() * len(batch_indices)))
+    probabilities = np.zeros((len(features), model.config.num_labels), dtype=np.float64)
+    total_loss = 0.0
+    for position, batch_probabilities, batch_loss in sorted(gather_object(mine), key=lambda b: b[0]):
+        probabilities[batches[position]] = batch_probabilities
         if labels is not None:
-            total_loss += output.loss.item() * len(batch_indices)
+            total_loss += batch_loss  # in batch order, as on one process
     return probabilities, (total_loss / len(features) if labels is not None else None)
 
 

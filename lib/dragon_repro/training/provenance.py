@@ -23,10 +23,11 @@ def device_name() -> str:
 
 
 def machine_provenance() -> dict:
-    """The machine a result was made on: device, CPU and its kernel-choosing flags, the math libraries and the code
-    paths they chose, threads and cores, package versions."""
+    """The machine a result was made on: device (and which GPUs this process was given), CPU and its
+    kernel-choosing flags, the math libraries and the code paths they chose, threads and cores, package versions."""
     return {"packages": {p: version(p) for p in PACKAGES} | {"python": platform.python_version()},
-            "device": device_name(), "cpu": cpu_description(), "math_libraries": math_libraries(),
+            "device": device_name(), "cuda_visible_devices": os.environ.get("CUDA_VISIBLE_DEVICES"),
+            "cpu": cpu_description(), "math_libraries": math_libraries(),
             "cpu_kernels": cpu_kernels(),
             "cpu_capability": torch.backends.cpu.get_cpu_capability(),
             "torch_threads": torch.get_num_threads(), "cpu_count": psutil.cpu_count()}

@@ -2,6 +2,7 @@
 written atomically with provenance."""
 
 import json
+import tempfile
 import time
 from contextlib import contextmanager
 from datetime import datetime, timezone
@@ -9,6 +10,7 @@ from pathlib import Path
 
 import pandas as pd
 import torch
+from accelerate import PartialState
 
 from .. import NATIVE_CPU
 from ..atomic import staged_dir, staging_dirs, write_json_atomic
@@ -17,7 +19,7 @@ from ..experiments.records import Run, load_run
 from ..gitstate import git_state
 from ..modeling.encoding import encode_cases
 from ..modeling.exact_attention import attention_batches, uses_exact_attention
-from ..modeling.model import load_model_and_tokenizer
+from ..modeling.model import load_model_and_tokenizer, resolve_model
 from ..tasks import data
 from ..tasks.metrics import dragon_metric, score_splits
 from .predict import predict_probabilities
@@ -29,15 +31,27 @@ PROGRESS_FILE = "progress.json"  # in a run's staging folder while it trains
 
 
 def load_or_run(planned: PlannedRun, progress: bool = True, save_model: bool = True) -> Run:
-    """The cached run for this exact config, or a new one written atomically (a killed run leaves nothing)."""
+    """The cached run for this exact config, or a new one written atomically (a killed run leaves nothing).
+
+    Started on several processes (torchrun, accelerate launch), every process trains and predicts its share, and
+    only the main one writes the run; the others work in a scratch folder that is removed."""
     if planned.done:
         return load_run(planned.path)
     if planned.config.native_cpu != NATIVE_CPU:
         raise ValueError(f"run {planned.hash}: native_cpu is {planned.config.native_cpu}, but this process's CPU "
                          f"kernels are {'native' if NATIVE_CPU else 'pinned'}: start it "
                          f"{'with' if planned.config.native_cpu else 'without'} --native-cpu")
-    with staged_dir(planned.path) as staging, deterministic_torch():
-        _execute_into(staging, planned, progress, save_model)
+    state = PartialState(cpu=not torch.cuda.is_available())  # gloo on CPU, nccl on GPUs, under several processes
+    if state.num_processes != planned.processes:
+        raise ValueError(f"run {planned.hash} is planned on {planned.processes} process(es), but this process is one "
+                         f"of {state.num_processes}")
+    main = state.is_main_process
+    with deterministic_torch():
+        with state.main_process_first():  # a model built on first use is built once
+            resolve_model(planned.config.model)
+        with staged_dir(planned.path) if main else tempfile.TemporaryDirectory() as staging:
+            _execute_into(Path(staging), planned, progress and main, save_model and main)
+    state.wait_for_everyone()  # the main process has moved the run into place
     return load_run(planned.path, cached=False)
 
 
@@ -100,9 +114,12 @@ def progress_writer(folder: Path, planned: PlannedRun, every: float = 2.0):
     return write
 
 
-def run_provenance(wall_seconds: float, history: dict, model) -> dict:
+def run_provenance(wall_seconds: float, history: dict, model, planned: PlannedRun) -> dict:
+    training = planned.config.training
     return git_state() | machine_provenance() | {"exact_attention": uses_exact_attention(model),
         "attention_batches": attention_batches(model),
+        "processes": planned.processes,
+        "effective_batch_size": training.batch_size * planned.processes * training.gradient_accumulation_steps,
         "wall_seconds": wall_seconds, "peak_memory_mb": history["peak_memory_mb"],
         "peak_memory_kind": history["peak_memory_kind"],
         "finished": datetime.now(timezone.utc).isoformat(timespec="seconds"), "code_version": code_version(),
@@ -153,4 +170,4 @@ def _execute_into(out: Path, planned: PlannedRun, progress: bool, save_model: bo
     clock.lap("save")
     write_json_atomic(out / "history.json", history | {"phase_seconds": clock.seconds})
     # provenance.json is written last: its presence marks a complete run.
-    write_json_atomic(out / "provenance.json", run_provenance(time.perf_counter() - started, history, model))
+    write_json_atomic(out / "provenance.json", run_provenance(time.perf_counter() - started, history, model, planned))

@@ -32,18 +32,24 @@ def fine_tune(model, train_features, train_labels, val_features, val_labels, opt
               seed: int, progress: bool = True, on_step: Callable[[dict], None] | None = None, digests: bool = True):
     """Train in place; returns the history and the kept weights' validation probabilities. `on_step` gets
     {epoch, epochs, step, steps} after each optimizer step; `digests` off leaves the digests out (the benchmark
-    times steps without them)."""
+    times steps without them).
+
+    On P processes (torchrun, accelerate launch) every process builds the same batch list (the same seed) and
+    `prepare` gives each every P-th batch: the effective batch is batch_size x P x accumulation."""
     accelerator = Accelerator(gradient_accumulation_steps=options.gradient_accumulation_steps,
                               mixed_precision="bf16" if options.bf16 and torch.cuda.is_available() else "no")
-    loader = training_loader(model, train_features, train_labels, options.batch_size, seed)
+    loader = accelerator.prepare(training_loader(model, train_features, train_labels, options.batch_size, seed))
     # The fused kernel is ~10x faster on CPU as well as on GPU.
     optimizer = torch.optim.AdamW(model.parameters(), lr=options.scaled_learning_rate,
                                   weight_decay=options.weight_decay, fused=True)
     total_steps = optimizer_steps(len(loader), options.gradient_accumulation_steps, options.epochs)
-    scheduler = get_scheduler(options.scheduler, optimizer, num_training_steps=total_steps,
-                              num_warmup_steps=math.ceil(options.warmup_ratio * total_steps))
-    model, optimizer, loader, scheduler = accelerator.prepare(model, optimizer, loader, scheduler)
-    torch.manual_seed(seed)  # dropout draws from the run's seed, whatever ran before in this process
+    # accelerate steps the scheduler once per process at each optimizer step: scaled alike, the learning rate at
+    # each optimizer step is the one a single process would have
+    processes = accelerator.num_processes
+    scheduler = get_scheduler(options.scheduler, optimizer, num_training_steps=total_steps * processes,
+                              num_warmup_steps=math.ceil(options.warmup_ratio * total_steps) * processes)
+    model, optimizer, scheduler = accelerator.prepare(model, optimizer, scheduler)
+    torch.manual_seed(seed + accelerator.process_index)  # dropout: the run's seed (and rank), whatever ran before
 
     log = TrainingLog(total_steps, options.epochs, str(accelerator.device), progress, on_step,
                       digest=(lambda: parameters_digest(accelerator.unwrap_model(model))) if digests else None)
@@ -60,7 +66,8 @@ def fine_tune(model, train_features, train_labels, val_features, val_labels, opt
                 optimizer.step()
                 scheduler.step()
                 optimizer.zero_grad()
-            log.batch(loss.item(), accelerator.sync_gradients, scheduler.get_last_lr()[0])
+            log.batch(accelerator.reduce(loss.detach(), "mean").item(), accelerator.sync_gradients,
+                      scheduler.get_last_lr()[0])
         log.validating()
         val_probabilities, val_loss = predict_probabilities(accelerator.unwrap_model(model), val_features,
                                                             val_labels, options.eval_batch_size)
