@@ -285,6 +285,18 @@ def test_the_old_two_level_bootstrap_covers_too_little_at_3_seeds():
     assert np.mean(covered) < 0.90  # the reason it was replaced
 
 
+@pytest.mark.parametrize("seed_sd", (0.0,) + SEED_SPREADS)  # 0: the seed component is often truncated at 0
+def test_the_crossed_interval_is_never_narrower_than_a_t_interval_over_the_per_seed_differences(seed_sd):
+    rng = np.random.default_rng(int(seed_sd * 100))
+    for n_seeds in (3, 10):
+        for _ in range(50):
+            differences, _ = _crossed_design(rng, n_seeds, 100, seed_sd)
+            per_seed = differences.mean(axis=1)
+            t_width = 2 * sps.t.ppf(0.975, n_seeds - 1) * sps.sem(per_seed)
+            low, high = st.crossed_estimate(differences).interval(0.95)
+            assert high - low >= t_width * (1 - 1e-9)
+
+
 def test_the_crossed_estimate_recovers_its_components():
     seeds, cases = np.array([[0.0], [0.2], [0.4]]), np.linspace(-1, 1, 50)[None, :]
     exact = st.crossed_estimate(seeds + cases)  # no interaction: seed and case effects only
