@@ -93,6 +93,13 @@ def test_levels_on_the_papers_model_are_judged_against_a_replication_of_its_100_
     assert row.ci_high < 0.72 and row.verdict == "supported"  # outside our CI, inside the paper's own noise
 
 
+def test_a_levels_interval_stays_within_what_a_proportion_can_be():
+    runs = [fake_run(e, s, a) for e, a in (("baseline", 0.97), ("optimized", 0.99)) for s in range(2)]
+    table = claims.verdict_table(runs).set_index(["claim", "view"])
+    row = table.loc[("optimized_accuracy", "fresh")]  # 2 seeds: a t interval on 1 df, wide
+    assert 0.0 <= row.ci_low < row.ours < row.ci_high == 1.0 and row.replication_high <= 1.0
+
+
 def test_no_change_at_all_rules_out_a_claimed_gain(verdicts):
     row = verdicts.loc[("lr_step", "fresh")]  # the very same predictions: no variance on either side
     assert row.ci_low == row.ours == row.ci_high == 0

@@ -79,10 +79,10 @@ def cmd_bench(args) -> None:
     if args.attention:
         _attention_speed()
         return
-    if args.pins:
-        _pin_costs()
-        return
     plan = resolve_plan(args.profile)
+    if args.pins:
+        _pin_costs(plan)
+        return
     costs = cost_table(plan)
     print(f"[bench] {costs.model.iloc[0]} on {costs.hardware.iloc[0]}")
     for r in costs.itertuples():
@@ -106,12 +106,14 @@ def _attention_speed() -> None:
           f"({seconds['transformers'] / seconds['exact']:.1f}x)")
 
 
-def _pin_costs() -> None:
-    from .training.pins import pin_costs
-    for r in pin_costs():
+def _pin_costs(plan) -> None:
+    from .training.pins import record_pin_costs
+    path, costs = record_pin_costs(plan)
+    for r in costs:
         print(f"[pins] {r['setting']}: {r['median_step_seconds']:.3f} s per step ({r['relative_to_default']:.2f} x the "
               f"default), {'the same' if r['same_bytes_as_default'] else 'other'} bytes than the default; "
               f"ATen {r['cpu_capability']}, MKL branch {r['mkl_branch']}")
+    print(f"[pins] recorded in {path}")
 
 
 def cmd_verify(args) -> None:

@@ -135,6 +135,8 @@ def judge_crossed(claim: dict, values: np.ndarray, confidence: float, paper_mode
     replication = stats.replication_interval(claim["value"], ours, confidence=confidence, **PAPER_DESIGN)
     paper_low, paper_high = stats.paper_interval(claim["value"], ours, **PAPER_DESIGN)
     if claim["kind"] == "level":  # the paper's value is right if our estimate falls where a replication would
+        (low, high), (paper_low, paper_high), replication = (_in_unit_range(i) for i in
+                                                             ((low, high), (paper_low, paper_high), replication))
         inside = replication[0] <= ours.estimate <= replication[1]
         verdict = ("supported" if inside else "contradicted") if paper_model else "different model"
     else:
@@ -143,6 +145,11 @@ def judge_crossed(claim: dict, values: np.ndarray, confidence: float, paper_mode
     return {"ours": ours.estimate, "ci_low": low, "ci_high": high, "paper_low": paper_low, "paper_high": paper_high,
             "replication_low": replication[0], "replication_high": replication[1], "verdict": verdict,
             "estimate": ours}
+
+
+def _in_unit_range(interval: tuple[float, float]) -> tuple[float, float]:
+    """A level's interval cut to what a proportion can be (a t interval on few seeds reaches past 0 and 1)."""
+    return max(interval[0], 0.0), min(interval[1], 1.0)
 
 
 def stability(claim: dict, values: np.ndarray, confidence: float, paper_model: bool, verdict: str) -> float:

@@ -13,8 +13,13 @@ import os
 import statistics
 import sys
 
+from pathlib import Path
+
 from .. import CPU_PIN as AVX2_PIN
+from ..atomic import write_json_atomic
+from ..experiments.plan import Plan
 from ..processes import run_checked
+from .provenance import machine_provenance
 
 NATIVE = {"DRAGON_REPRO_NATIVE_CPU": "1"}  # each library's own choice (--native-cpu)
 CANDIDATES = {  # name: (environment, oneDNN on); the default is the suite's (dragon_repro.CPU_PIN, oneDNN off)
@@ -76,3 +81,12 @@ def pin_costs(model: str = "embedded-w32-L2", rounds: int = 3, cases: int = 96) 
              "deterministic": len({r["digest"] for r in runs}) == 1, "cpu_capability": runs[0]["capability"],
              "mkl_branch": runs[0]["mkl_branch"]}
             for name, runs in measured.items()]
+
+
+def record_pin_costs(plan: Plan, rounds: int = 3) -> tuple[Path, list[dict]]:
+    """Price the pins on the plan's model and write the result, with the machine, beside the plan's bundle
+    (`figures/<profile>/pins.json`)."""
+    costs = pin_costs(plan.model, rounds)
+    path = plan.folders.figures / "pins.json"
+    write_json_atomic(path, {"model": plan.model, "rounds": rounds, "machine": machine_provenance(), "pins": costs})
+    return path, costs
