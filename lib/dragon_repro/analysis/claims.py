@@ -72,6 +72,8 @@ POWER = 0.8
 PAPER_DESIGN = {"paper_seeds": 1, "paper_cases": 100}  # one run on 100 validation cases
 STABLE_SHARE = 0.8
 STABILITY_RESAMPLES = 20
+# Every verdict table has these, empty where nothing was estimated (e.g. every row "too few seeds").
+INTERVAL_COLUMNS = ("ours", "ci_low", "ci_high", "paper_low", "paper_high", "replication_low", "replication_high")
 NEAR_CHANCE = "near chance: F1 follows how often the model says True"
 
 
@@ -314,9 +316,10 @@ def verdict_table(runs: list[Run], claims: dict | None = None, costs: pd.DataFra
                 if claim["kind"] == "level" and not paper_model:
                     row["verdict"] = "different model"
             else:
-                row |= {"ours": np.nan, "ci_low": np.nan, "ci_high": np.nan, "n_seeds": 0, "verdict": "not run"}
+                row |= {"n_seeds": 0, "verdict": "not run"}
             rows.append(row | {"family": size})
-    return pd.DataFrame(rows)
+    frame = pd.DataFrame(rows)
+    return frame.reindex(columns=list(dict.fromkeys([*frame.columns, *INTERVAL_COLUMNS])))
 
 
 TRANSFER_QUESTION = "open question: does the paper's step help on multi-class Task102 too?"
@@ -341,7 +344,7 @@ def transfer_table(runs_by_task: dict[str, list[Run]], claims: dict | None = Non
                 row |= (_estimate(claim, runs, metrics, JUDGED_VIEW, confidence, uses_paper_model(runs, claims))
                         | _dragon_change(claim, metrics))
             else:
-                row |= {"ours": np.nan, "ci_low": np.nan, "ci_high": np.nan, "n_seeds": 0, "verdict": "not run"}
+                row |= {"n_seeds": 0, "verdict": "not run"}
             rows.append(row)
     return pd.DataFrame(rows)
 
