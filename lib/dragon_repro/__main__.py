@@ -1,4 +1,4 @@
-"""Command line: `python -m dragon_repro {data,validate,train,predict,shaped,verify,run-all}`."""
+"""Command line: `python -m dragon_repro {data,validate,train,predict,shaped,bench,verify,run-all}`."""
 
 import argparse
 import json
