@@ -111,7 +111,7 @@ def _pin_costs(plan) -> None:
     path, costs = record_pin_costs(plan)
     for r in costs:
         print(f"[pins] {r['setting']}: {r['median_step_seconds']:.3f} s per step ({r['relative_to_default']:.2f} x the "
-              f"default), {'the same' if r['same_bytes_as_default'] else 'other'} bytes than the default; "
+              f"default), {'the same bytes as' if r['same_bytes_as_default'] else 'other bytes than'} the default; "
               f"ATen {r['cpu_capability']}, MKL branch {r['mkl_branch']}")
     print(f"[pins] recorded in {path}")
 
