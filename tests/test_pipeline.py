@@ -2,6 +2,7 @@
 
 import json
 import os
+import signal
 import subprocess
 import sys
 import time
@@ -188,6 +189,28 @@ def test_a_failing_analysis_notebook_names_itself_and_its_executed_copy(tmp_path
     with pytest.raises(NotebookFailed, match="broken.ipynb failed: .*ZeroDivisionError") as error:
         execute_notebook(notebook, tmp_path / "executed" / "broken.ipynb", {}, cell_timeout=60)
     assert f"executed copy: {tmp_path / 'executed' / 'broken.ipynb'}" in str(error.value)
+
+
+def test_an_interrupt_during_the_analysis_starts_no_further_notebook(monkeypatch):
+    """Ctrl-C reaches the driver while its first notebook runs: the notebooks still queued never start."""
+    from dragon_repro import pipeline
+    started = []
+
+    def interrupted_notebook(notebook, out, parameters, cell_timeout):
+        started.append(notebook.stem)
+        time.sleep(0.5)  # every notebook is queued, the driver waits on the first
+        os.kill(os.getpid(), signal.SIGINT)  # the driver's own Ctrl-C, while this child still runs
+        time.sleep(1)
+
+    monkeypatch.setattr(pipeline, "execute_notebook", interrupted_notebook)
+    plan = resolve_plan("smoke", jobs=1)
+    previous = signal.signal(signal.SIGINT, signal.default_int_handler)
+    try:
+        with pytest.raises(KeyboardInterrupt):
+            pipeline.run_analysis(plan, cell_timeout=60, started=time.time())
+    finally:
+        signal.signal(signal.SIGINT, previous)
+    assert len(plan.analysis) > 1 and started == [plan.analysis[0]]
 
 
 def test_progress_report_shows_each_training_run_and_the_time_left(tmp_path):

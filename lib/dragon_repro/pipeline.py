@@ -108,14 +108,19 @@ def progress_report(todo: list[PlannedRun], finished: list[PlannedRun], elapsed:
 
 def run_analysis(plan: Plan, cell_timeout: int, started: float) -> None:
     """The plan's analysis notebooks, independent of each other, `plan.jobs` at a time (they only read cached
-    runs); each resolves the same plan from its parameters."""
+    runs); each resolves the same plan from its parameters. An interrupt starts no further notebook."""
     with ThreadPoolExecutor(max_workers=plan.jobs) as pool:
         futures = {pool.submit(execute_notebook, notebook, plan.folders.executed / notebook.name,
                                plan.notebook_parameters, cell_timeout): notebook
                    for notebook in (NOTEBOOKS_DIR / f"{name}.ipynb" for name in plan.analysis)}
-        for future in as_completed(futures):
-            future.result()
-            print(f"[analysis] {futures[future].name} done (elapsed {_clock(time.time() - started)})", flush=True)
+        try:
+            for future in as_completed(futures):
+                future.result()
+                print(f"[analysis] {futures[future].name} done (elapsed {_clock(time.time() - started)})",
+                      flush=True)
+        except KeyboardInterrupt:
+            pool.shutdown(wait=False, cancel_futures=True)
+            raise
 
 
 def write_provenance_bundle(plan: Plan) -> Path:
