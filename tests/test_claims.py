@@ -144,6 +144,21 @@ def test_long_case_f1_on_a_baseline_at_chance_is_marked_so(verdicts):
     assert row.caveat == claims.NEAR_CHANCE
 
 
+def test_the_plain_answer_qualifies_a_fragile_or_near_chance_decision_and_says_what_would_decide_the_rest():
+    judged = dict(view=claims.JUDGED_VIEW, kind="effect", paper=0.1, ci_low=0.0, ci_high=0.2, n_seeds=10)
+    table = pd.DataFrame([
+        judged | dict(claim="long_case_f1", text="long-case F1", ours=0.4, verdict="supported" + claims.STAND_IN,
+                      fragile=np.True_, stability=0.6, caveat=claims.NEAR_CHANCE, seeds_needed=9),
+        judged | dict(claim="false_positives", text="fewer false positives", ours=-4.0, verdict="supported",
+                      fragile=np.False_, stability=1.0, caveat="", seeds_needed=3),
+        judged | dict(claim="lr_step", text="the lr step", ours=0.031, verdict="inconclusive" + claims.STAND_IN,
+                      fragile=float("nan"), stability=1.0, caveat="", seeds_needed=18)])
+    answer = claims.plain_answer(table)
+    assert (f"Decided: long-case F1 — supported, fragile (60% of recomputations agree), {claims.NEAR_CHANCE}; "
+            "fewer false positives — supported.") in answer
+    assert "Not decided: the lr step (+0.031; 18 seeds per side would tell it from 0)." in answer
+
+
 def test_a_long_case_view_with_four_cases_is_not_testable(verdicts):
     row = verdicts.loc[("long_case_f1", "validation")]
     assert row.n_cases == 4 and row.verdict == "not testable"

@@ -378,8 +378,7 @@ def plain_answer(verdicts: pd.DataFrame) -> list[str]:
                          f"{h.paper:+.3f}, which one run on 100 cases puts in [{h.paper_low:+.3f}, {h.paper_high:+.3f}]:"
                          f" **{h.verdict}**.")
     if len(decided):
-        sentences.append("Decided: " + "; ".join(f"{r.text} — {r.verdict.removesuffix(STAND_IN)}"
-                                                 for r in decided.itertuples()) + ".")
+        sentences.append("Decided: " + "; ".join(map(_decided, decided.itertuples())) + ".")
     if len(open_rows):
         sentences.append("Not decided: " + "; ".join(
             f"{r.text} ({r.ours:+.3f}; " + (f"{int(r.seeds_needed)} seeds per side would tell it from 0)"
@@ -389,3 +388,11 @@ def plain_answer(verdicts: pd.DataFrame) -> list[str]:
         sentences.append("All of this is measured on the stand-in model, not the paper's: what a step changes may "
                          "carry over, what a config reaches does not.")
     return sentences
+
+
+def _decided(row) -> str:
+    """A decided row's claim and verdict, with what qualifies it: fragile, and its caveat (near chance)."""
+    fragile = pd.notna(row.fragile) and row.fragile  # a numpy bool, or NaN where stability was not computed
+    qualifiers = [f"fragile ({row.stability:.0%} of recomputations agree)"] if fragile else []
+    qualifiers += [row.caveat] if isinstance(row.caveat, str) and row.caveat else []
+    return f"{row.text} — " + ", ".join([row.verdict.removesuffix(STAND_IN), *qualifiers])
