@@ -86,11 +86,14 @@ def test_levels_on_the_papers_model_are_judged_against_a_replication_of_its_100_
     runs = [r for r in ladder_runs(model=paper_model) if r.config["experiment"] != "baseline"]
     runs += [fake_run("baseline", s, 0.40, model=paper_model) for s in range(10)]
     table = claims.verdict_table(runs).set_index(["claim", "view"])
-    assert table.loc[("baseline_accuracy", "fresh")].verdict == "contradicted"  # ~0.40 vs 0.720 on 100 cases
+    row = table.loc[("baseline_accuracy", "fresh")]
+    assert row.verdict == "lower than claimed"  # ~0.40 vs 0.720 on 100 cases
+    assert (row.claimed_size, row.paper_noise) == (stats.LARGER, "outside")
     near = [r for r in runs if r.config["experiment"] != "baseline"]
     near += [fake_run("baseline", s, 0.64, model=paper_model) for s in range(10)]
     row = claims.verdict_table(near).set_index(["claim", "view"]).loc[("baseline_accuracy", "fresh")]
-    assert row.ci_high < 0.72 and row.verdict == "supported"  # outside our CI, inside the paper's own noise
+    # outside our CI, inside the paper's own noise: never "supported", and the word says both
+    assert row.ci_high < 0.72 and row.verdict == "lower than claimed, within the paper's noise"
 
 
 def test_a_levels_interval_stays_within_what_a_proportion_can_be():
@@ -111,8 +114,10 @@ def test_no_gain_within_the_papers_own_noise_is_inconclusive():
     runs += [fake_run("optimized", s, 0.60) for s in range(10)]  # as good as the baseline, other errors
     row = claims.verdict_table(runs).set_index(["claim", "view"]).loc[("overall_accuracy_gain", "fresh")]
     assert row.ci_low < 0 < row.ci_high < 0.132 and row.replication_low < row.ours
-    assert row.verdict == "inconclusive (stand-in model)"
-    assert row.seeds_needed == "not decidable at any budget here"  # no gain to tell from 0
+    assert (row.direction, row.claimed_size, row.paper_noise) == ("neither", stats.LARGER, "inside")
+    assert row.verdict == "claimed size ruled out, within the paper's noise (stand-in model)"
+    assert row.to_detect_claim == "5 seeds"  # the claimed +0.132 would be easy to see here
+    assert row.to_tell_ours_from_0.startswith("not decidable here")  # no gain to tell from 0
 
 
 def test_fewer_than_three_seeds_are_too_few(verdicts):
@@ -125,7 +130,8 @@ def test_fewer_than_three_seeds_are_too_few(verdicts):
 
 def test_every_judged_row_carries_power_and_stability(verdicts):
     row = verdicts.loc[("overall_accuracy_gain", "fresh")]
-    assert 0 < row.detectable < 0.1 and row.seeds_needed == 2  # a +0.132 gain is easy to detect here
+    assert 0 < row.detectable < 0.1 and row.to_detect_claim == "4 seeds"  # a +0.132 gain is easy to detect here
+    assert row.to_tell_ours_from_0 == "3 seeds"  # a +0.38 gain easier still
     assert row.stability >= 0.9 and not row.fragile
     at_three = claims.verdict_table(ladder_runs(seeds=range(3))).set_index(["claim", "view"])
     row = at_three.loc[("overall_accuracy_gain", "fresh")]
@@ -145,18 +151,32 @@ def test_long_case_f1_on_a_baseline_at_chance_is_marked_so(verdicts):
 
 
 def test_the_plain_answer_qualifies_a_fragile_or_near_chance_decision_and_says_what_would_decide_the_rest():
-    judged = dict(view=claims.JUDGED_VIEW, kind="effect", paper=0.1, ci_low=0.0, ci_high=0.2, n_seeds=10)
+    judged = dict(view=claims.JUDGED_VIEW, kind="effect", paper=0.1, ci_low=0.0, ci_high=0.2, n_seeds=10, family=10,
+                  to_detect_claim="4 seeds", to_tell_ours_from_0="3 seeds")
     table = pd.DataFrame([
         judged | dict(claim="long_case_f1", text="long-case F1", ours=0.4, verdict="supported" + claims.STAND_IN,
-                      fragile=np.True_, stability=0.6, caveat=claims.NEAR_CHANCE, seeds_needed=9),
+                      fragile=np.True_, stability=0.6, caveat=claims.NEAR_CHANCE),
         judged | dict(claim="false_positives", text="fewer false positives", ours=-4.0, verdict="supported",
-                      fragile=np.False_, stability=1.0, caveat="", seeds_needed=3),
+                      fragile=np.False_, stability=1.0, caveat=""),
         judged | dict(claim="lr_step", text="the lr step", ours=0.031, verdict="inconclusive" + claims.STAND_IN,
-                      fragile=float("nan"), stability=1.0, caveat="", seeds_needed=18)])
+                      fragile=float("nan"), stability=1.0, caveat="", to_tell_ours_from_0="18 seeds × 1,000 cases")])
     answer = claims.plain_answer(table)
-    assert (f"Decided: long-case F1 — supported, fragile (60% of recomputations agree), {claims.NEAR_CHANCE}; "
-            "fewer false positives — supported.") in answer
-    assert "Not decided: the lr step (+0.031; 18 seeds per side would tell it from 0)." in answer
+    assert (f"Decided: long-case F1 — supported, fragile (a repeated experiment would give it 60% of the time), "
+            f"{claims.NEAR_CHANCE}; fewer false positives — supported.") in answer
+    assert ("Not decided: the lr step (+0.031; to tell it from 0: 18 seeds × 1,000 cases; to detect the claimed +0.1: "
+            "4 seeds).") in answer
+
+
+def test_the_plain_answer_says_when_the_headline_ci_excludes_the_claim_and_names_every_level():
+    row = dict(view=claims.JUDGED_VIEW, kind="effect", claim="overall_accuracy_gain", text="accuracy", paper=0.132,
+               ours=-0.008, ci_low=-0.069, ci_high=0.053, paper_low=0.02, paper_high=0.24, replication_low=-0.09,
+               replication_high=0.354, n_seeds=10, family=10, direction="neither", claimed_size=stats.LARGER,
+               paper_noise="inside", verdict="claimed size ruled out, within the paper's noise" + claims.STAND_IN,
+               fragile=np.False_, stability=1.0, caveat="", to_detect_claim="3 seeds", to_tell_ours_from_0="x")
+    headline = claims.plain_answer(pd.DataFrame([row]))[0]
+    assert "[99.5% CI -0.069, +0.053]" in headline and "[95% +0.020, +0.240]" in headline
+    assert ("Our 99.5% CI excludes the paper's +0.132, yet one run of the paper's design could still have produced "
+            "it: ours lies inside the 99.5% replication interval [-0.090, +0.354].") in headline
 
 
 def test_a_long_case_view_with_four_cases_is_not_testable(verdicts):
@@ -164,17 +184,19 @@ def test_a_long_case_view_with_four_cases_is_not_testable(verdicts):
     assert row.n_cases == 4 and row.verdict == "not testable"
 
 
-def test_significance_needs_p_below_the_claim_in_every_seed(verdicts):
+def test_significance_is_one_test_over_every_seed(verdicts):
     row = verdicts.loc[("significance", "fresh")]
-    assert row.ours < 1e-3 and row.verdict == "supported"
+    assert row.ours < 1e-3 and row.verdict == "supported" and row.ci_method == claims.SIGNIFICANCE_TEST
     assert verdicts.loc[("significance", "validation")].verdict == "descriptive"
 
 
-def test_one_seed_without_a_difference_makes_significance_inconclusive():
+def test_one_seed_without_a_difference_weighs_in_but_does_not_veto_the_rest(verdicts):
     runs = [r for r in ladder_runs() if not (r.config["experiment"] == "optimized" and r.config["seed"] == 2)]
     runs.append(fake_run("optimized", 2, 0.60, same_as="baseline"))  # seed 2: the very same predictions
     row = claims.verdict_table(runs).set_index(["claim", "view"]).loc[("significance", "fresh")]
-    assert row.n_seeds == 10 and row.ours == 1.0 and row.verdict == "inconclusive"
+    # ff4ccf4 took the largest p over seeds: 1.0 here, "inconclusive"
+    assert row.n_seeds == 10 and row.ours < 1e-3 and row.verdict == "supported"
+    assert row.ours > verdicts.loc[("significance", "fresh")].ours  # but it does weigh: the p rises
 
 
 def test_a_worse_model_is_never_significant_in_the_claimed_direction():
@@ -295,3 +317,33 @@ def test_the_open_question_is_asked_of_task102_by_the_same_rule_and_family_besid
     assert (task101_row.ci_low, task101_row.ci_high, task101_row.verdict) == \
         (verdict_row.ci_low, verdict_row.ci_high, verdict_row.verdict)
     assert list(claims.transfer_table({"Task102": task102, "Task101": []}).task.unique()) == ["Task102"]
+
+
+def test_the_papers_design_is_stated_per_row_and_its_intervals_stay_within_the_measures_range(verdicts):
+    paper = {c["id"]: c for c in claims.load_claims()["claims"]}
+    assert claims.load_claims()["paper_design"] == {"seeds": 1, "cases": 100}
+    judged = verdicts[verdicts.replication_low.notna()]
+    assert len(judged) >= 5
+    for (claim, _), row in judged.iterrows():
+        low, high = claims.measure_range(paper[claim])
+        assert low <= row.paper_low <= row.paper_high <= high and low <= row.replication_low <= row.replication_high <= high
+    assert verdicts.loc[("overall_accuracy_gain", "fresh")].paper_design == "1 run × 100 cases (assumed)"
+    long_case = verdicts.loc[("long_case_f1", "fresh")]
+    assert long_case.paper_design == "1 run × 4 cases (assumed)"  # the long cases our validation splits hold
+    assert long_case.replication_high == 1.0  # an F1 difference cannot pass 1 (ff4ccf4: [-1.11, +1.45])
+
+
+def test_holm_adjusts_every_seeds_test_over_the_same_comparison_family():
+    from dragon_repro.analysis import stat_tables
+    runs = ladder_runs()
+    comparisons = [("baseline", "optimized"), ("baseline", "+lr5e-6"), ("+lr5e-6", "+len1024")]  # 10, 10, 1 seeds
+    table = stat_tables.paired_tests(runs, comparisons, splits=("fresh",), n_resamples=20, n_permutations=20)
+    assert len(table) == 21
+    # ff4ccf4 adjusted seed 0 over 3 tests and seeds 1-9 over 2
+    np.testing.assert_allclose(table.mcnemar_p_holm, stats.holm_adjust(table.mcnemar_p))
+
+
+def test_each_verdict_word_has_its_own_colour_in_the_forest_plot():
+    from dragon_repro.presentation.plots import FOREST_COLOURS
+    words = {v.removesuffix(stats.WITHIN_NOISE) for v in stats.VERDICTS} | {"different model", "different hardware"}
+    assert words <= set(FOREST_COLOURS) and len(set(FOREST_COLOURS.values())) == len(FOREST_COLOURS)

@@ -18,6 +18,7 @@ from dataclasses import dataclass, replace
 
 import numpy as np
 from scipy import stats as sps
+from scipy.optimize import brentq
 from sklearn.metrics import accuracy_score, f1_score, precision_score, recall_score
 from statsmodels.stats.contingency_tables import mcnemar
 from statsmodels.stats.multitest import multipletests
@@ -25,8 +26,6 @@ from statsmodels.stats.power import NormalIndPower
 from statsmodels.stats.proportion import proportion_confint
 
 METRICS = ("accuracy", "precision", "recall", "f1", "fp_per_100")
-VERDICTS = ("supported", "larger than claimed", "smaller than claimed", "claimed size ruled out", "contradicted",
-            "inconclusive")  # what effect_verdict can say (a level: supported or contradicted)
 
 
 @dataclass(frozen=True)
@@ -218,17 +217,17 @@ def crossed_estimate(values) -> CrossedEstimate:
     return replace(estimate, variance=estimate.variance_at(n_seeds, n_cases))
 
 
-def replication_interval(claimed: float, ours: CrossedEstimate, paper_seeds: int = 1, paper_cases: int = 100,
+def replication_interval(claimed: float, ours: CrossedEstimate, paper_seeds: float = 1, paper_cases: float = 100,
                          confidence: float = 0.95) -> tuple[float, float]:
     """Where our estimate should fall if the paper's value and ours measure the same thing (Patil, Peng & Leek 2016):
-    the paper's value +/- the quantile times the root of the sum of both sampling variances, the paper's from its own
-    design (one seed, 100 cases) at our variance components."""
+    the paper's value +/- the quantile times the root of the sum of both sampling variances, the paper's from its
+    assumed design (config/paper_claims.yaml: paper_design) at our variance components."""
     spread = math.sqrt(ours.variance + ours.variance_at(paper_seeds, paper_cases))
     half = sps.t.ppf(0.5 + confidence / 2, ours.df) * spread if ours.df > 0 else math.nan
     return claimed - half, claimed + half
 
 
-def paper_interval(claimed: float, ours: CrossedEstimate, paper_seeds: int = 1, paper_cases: int = 100,
+def paper_interval(claimed: float, ours: CrossedEstimate, paper_seeds: float = 1, paper_cases: float = 100,
                    confidence: float = 0.95) -> tuple[float, float]:
     """The paper's own uncertainty: its value +/- the normal quantile times its design's standard error at our
     variance components."""
@@ -236,22 +235,57 @@ def paper_interval(claimed: float, ours: CrossedEstimate, paper_seeds: int = 1, 
     return claimed - half, claimed + half
 
 
+def clipped(interval: tuple[float, float], bounds: tuple[float, float]) -> tuple[float, float]:
+    """An interval cut to the range its measure can take."""
+    return max(interval[0], bounds[0]), min(interval[1], bounds[1])
+
+
+# ---------------------------------------------------------------- power, on the interval's own t
+
+def t_power(effect: float, variance: float, df: float, confidence: float) -> float:
+    """The chance that a two-sided t interval at `confidence` on `df` degrees of freedom excludes 0 when the true
+    effect is `effect` and the estimate's variance `variance` (noncentral t)."""
+    if variance <= 0:
+        return float(effect != 0)
+    critical, shift = sps.t.ppf(0.5 + confidence / 2, df), abs(effect) / math.sqrt(variance)
+    if math.isinf(df):
+        return float(sps.norm.sf(critical - shift) + sps.norm.cdf(-critical - shift))
+    # scipy's noncentral t gives NaN for a far tail that is 0
+    return float(sps.nct.sf(critical, df, shift) + np.nan_to_num(sps.nct.cdf(-critical, df, shift)))
+
+
 def detectable_effect(ours: CrossedEstimate, confidence: float, power: float = 0.8) -> float:
-    """The smallest true effect a two-sided test at `confidence` detects with `power` at our seeds and cases."""
-    return (sps.norm.ppf(0.5 + confidence / 2) + sps.norm.ppf(power)) * math.sqrt(ours.variance)
+    """The smallest true effect our seeds and cases detect with `power`: the interval at `confidence`, t on its own
+    S - 1 degrees of freedom, excludes 0 that often."""
+    if not ours.variance > 0:
+        return 0.0
+    se = math.sqrt(ours.variance)
+    shift = brentq(lambda s: t_power(s * se, ours.variance, ours.df, confidence) - power, 0.0, 1e6)
+    return shift * se
 
 
 def seeds_needed(ours: CrossedEstimate, effect: float, confidence: float, power: float = 0.8,
-                 most: int = 100) -> int | None:
-    """How many seeds per side (at our cases and variance components) detect `effect` with `power` at
-    `confidence`; None when more than `most` would (or no number of seeds would: the cases alone are too few)."""
-    allowed = (abs(effect) / (sps.norm.ppf(0.5 + confidence / 2) + sps.norm.ppf(power))) ** 2
-    per_seed = ours.seed_variance + ours.residual_variance / ours.n_cases
-    room = allowed - ours.case_variance / ours.n_cases
-    if room <= 0:
-        return None
-    needed = max(2, math.ceil(per_seed / room))
-    return needed if needed <= most else None
+                 most: int = 100, n_cases: int | None = None) -> int | None:
+    """The fewest seeds per side (at least 2) whose interval, at `n_cases` cases (ours by default) and our variance
+    components, t on S - 1 df, excludes 0 with `power` when the true effect is `effect`; None past `most`."""
+    n_cases = n_cases or ours.n_cases
+    return next((s for s in range(2, most + 1)
+                 if t_power(effect, ours.variance_at(s, n_cases), s - 1, confidence) >= power), None)
+
+
+def budget_needed(ours: CrossedEstimate, effect: float, confidence: float, power: float = 0.8, most_seeds: int = 100,
+                  most_cases: int | None = None) -> str:
+    """What would detect a true `effect` with `power` at `confidence`: seeds per side at our cases, else at the most
+    cases there are (`most_cases`), else "not decidable here", naming the resource that runs out."""
+    most_cases = max(most_cases or ours.n_cases, ours.n_cases)
+    for cases in dict.fromkeys((ours.n_cases, most_cases)):
+        seeds = seeds_needed(ours, effect, confidence, power, most_seeds, cases)
+        if seeds is not None:
+            return f"{seeds} seeds" + (f" × {cases:,} cases" if cases != ours.n_cases else "")
+    limit = ours.case_variance / most_cases  # what no number of seeds removes
+    if effect == 0 or t_power(effect, limit, math.inf, confidence) < power:
+        return f"not decidable here: the cases run out (no number of seeds would at {most_cases:,} cases)"
+    return f"not decidable here: the seeds run out (more than {most_seeds} even at {most_cases:,} cases)"
 
 
 def approximate_randomization_pvalue(
@@ -336,32 +370,70 @@ def minimum_detectable_difference(
     return math.sin(angle) ** 2 - baseline
 
 
-def _any_nan(*values: float) -> bool:
-    """True if any value is NaN."""
-    return any(math.isnan(v) for v in values)
+# ---------------------------------------------------------------- verdicts from three separate facts
+
+# The claimed size against our CI, in the claimed direction for an effect ("larger than our CI": we measured less).
+INSIDE, LARGER, SMALLER = "inside our CI", "larger than our CI", "smaller than our CI"
+# The words each combination of facts gives: an effect's (direction, claimed size), a level's claimed size.
+EFFECT_WORDS = {("claimed direction", INSIDE): "supported", ("claimed direction", LARGER): "smaller than claimed",
+                ("claimed direction", SMALLER): "larger than claimed", ("neither", INSIDE): "inconclusive",
+                ("neither", LARGER): "claimed size ruled out", ("other direction", LARGER): "contradicted"}
+# A level has no 0 to tell it from: "as claimed" also needs our CI within the paper's implied 95% interval (ours
+# pins the level down at least as well as the paper's own run did), else it is "inconclusive".
+LEVEL_WORDS = {(INSIDE, "narrower"): "as claimed", (INSIDE, "wider"): "inconclusive",
+               **{(size, width): word for size, word in ((LARGER, "lower than claimed"),
+                                                         (SMALLER, "higher than claimed"))
+                  for width in ("narrower", "wider")}}
+# Added to a word whose CI excludes the claimed value while our estimate lies inside the replication interval: the
+# paper's one run could still have produced its value.
+WITHIN_NOISE = ", within the paper's noise"
+_WORDS = [*EFFECT_WORDS.values(), *LEVEL_WORDS.values()]
+VERDICTS = tuple(dict.fromkeys(_WORDS + [w + WITHIN_NOISE for w in _WORDS
+                                         if w not in ("supported", "inconclusive", "as claimed")]))
+
+
+def verdict_facts(low: float, high: float, claimed: float, estimate: float | None = None,
+                  replication: tuple[float, float] | None = None, effect: bool = True,
+                  paper: tuple[float, float] | None = None) -> dict | None:
+    """The three facts a verdict rests on, each on its own: `direction` (an effect's CI excludes 0 in the claimed
+    direction, the other direction, or neither), `claimed_size` (the paper's value inside our CI, larger or smaller
+    than it, read in the claimed direction) and `paper_noise` (our estimate inside or outside the replication
+    interval; "" without one); a level's `ci_width` (our CI within the paper's implied interval `paper`,
+    "narrower", or not) stands where an effect's direction does. None where the CI is unknown."""
+    if any(math.isnan(v) for v in (low, high, claimed)) or (effect and claimed == 0):
+        return None
+    sign = -1 if effect and claimed < 0 else 1  # turn a claimed decrease into an increase
+    low, high = sorted((sign * low, sign * high))
+    value = sign * claimed
+    noise = "" if replication is None else "inside" if replication[0] <= estimate <= replication[1] else "outside"
+    narrower = paper is not None and paper[0] <= low and high <= paper[1]
+    return {"direction": ("claimed direction" if low > 0 else "other direction" if high < 0 else "neither")
+            if effect else "",
+            "ci_width": "" if effect else "narrower" if narrower else "wider",
+            "claimed_size": INSIDE if low <= value <= high else LARGER if value > high else SMALLER,
+            "paper_noise": noise}
+
+
+def verdict_word(facts: dict | None) -> str:
+    """The verdict the facts give (EFFECT_WORDS or LEVEL_WORDS), never more than they say: a claimed value outside
+    our CI is never "supported", and where our estimate lies inside the replication interval the word says so."""
+    if facts is None:
+        return "inconclusive"
+    word = (EFFECT_WORDS[facts["direction"], facts["claimed_size"]] if facts["direction"]
+            else LEVEL_WORDS[facts["claimed_size"], facts["ci_width"]])
+    return word + (WITHIN_NOISE if facts["claimed_size"] != INSIDE and facts["paper_noise"] == "inside" else "")
 
 
 def effect_verdict(low: float, high: float, claimed: float, estimate: float | None = None,
                    replication: tuple[float, float] | None = None) -> str:
-    """Verdict on a claimed change given a CI [low, high] of the change, read in the claimed direction.
+    """Verdict on a claimed change given a CI [low, high] of the change and, where known, the `replication`
+    interval our `estimate` should fall in were the paper's value right (`replication_interval`)."""
+    return verdict_word(verdict_facts(low, high, claimed, estimate, replication))
 
-    Without `replication`: supported when the CI excludes 0 and contains the claim; smaller / larger than claimed
-    when the direction holds but the CI excludes the claimed size; claimed size ruled out when the CI contains 0 and
-    excludes the claim; contradicted when the CI lies wholly on the opposite side of 0; inconclusive otherwise.
-    With `replication`, the interval where our `estimate` should fall were the paper's value right
-    (`replication_interval`), "smaller / larger than claimed" and "claimed size ruled out" need the estimate
-    outside it as well; a CI that excludes 0 with the estimate inside it is supported.
-    """
-    if _any_nan(low, high, claimed) or claimed == 0:
-        return "inconclusive"
-    if claimed < 0:  # turn a claimed decrease into an increase
-        low, high, claimed = -high, -low, -claimed
-        if replication is not None:
-            estimate, replication = -estimate, (-replication[1], -replication[0])
-    if high < 0:
-        return "contradicted"
-    below, above = ((high < claimed, low > claimed) if replication is None else
-                    (estimate < replication[0] and high < claimed, estimate > replication[1] and low > claimed))
-    if low > 0:
-        return "smaller than claimed" if below else "larger than claimed" if above else "supported"
-    return "claimed size ruled out" if below else "inconclusive"
+
+def one_sided_pvalue(ours: CrossedEstimate, direction: float) -> float:
+    """One test over every seed's paired outcomes together: the one-sided t test of the crossed estimate (seeds x
+    cases variance components, t on S - 1 df) that the effect goes in `direction` (+1 or -1)."""
+    if not ours.variance > 0:
+        return 0.0 if direction * ours.estimate > 0 else 1.0
+    return float(sps.t.sf(direction * ours.estimate / math.sqrt(ours.variance), ours.df))

@@ -9,10 +9,12 @@ import numpy as np
 import pandas as pd
 
 
-VERDICT_COLOURS = {"supported": "#d4edda", "larger than claimed": "#e2f0d9", "smaller than claimed": "#fde9d9",
-                   "claimed size ruled out": "#f8d7da", "contradicted": "#f1b0b7", "inconclusive": "#fff3cd",
-                   "too few seeds": "#e2e3e5", "not testable": "#e2e3e5", "different model": "#dde7f3",
-                   "different hardware": "#dde7f3", "descriptive": "#f4f4f4", "not run": "#e2e3e5"}
+VERDICT_COLOURS = {"supported": "#d4edda", "as claimed": "#d4edda", "larger than claimed": "#e2f0d9",
+                   "higher than claimed": "#e2f0d9", "smaller than claimed": "#fde9d9",
+                   "lower than claimed": "#fde9d9", "claimed size ruled out": "#f8d7da", "contradicted": "#f1b0b7",
+                   "inconclusive": "#fff3cd", "too few seeds": "#e2e3e5", "not testable": "#e2e3e5",
+                   "different model": "#dde7f3", "different hardware": "#e8dff5", "descriptive": "#f4f4f4",
+                   "not run": "#e2e3e5"}
 
 
 def verdict_colour(verdict) -> str:
@@ -106,7 +108,8 @@ def _evidence(row) -> str:
 def verdict_overview(verdicts: pd.DataFrame) -> pd.DataFrame:
     """One row per claim: the paper's value [its implied interval], then per view our estimate [CI], the evidence,
     the power where the row was judged, and the verdict, as text; '†' marks a validation estimate of configs that
-    chose their epoch on those cases, 'fragile' a verdict that fewer than 80% of recomputations on other seeds give."""
+    chose their epoch on those cases, 'fragile' a verdict that a repeated experiment would give less than 80% of
+    the time (claims.stability)."""
     rows = []
     for claim, group in verdicts.groupby("claim", sort=False):
         first = group.iloc[0]
@@ -129,8 +132,8 @@ def verdict_overview(verdicts: pd.DataFrame) -> pd.DataFrame:
 
 
 def _power(row) -> str:
-    """'; detects ≥ 0.05, 12 seeds would tell it from 0' for a judged row; nothing for the others."""
+    """'; detects ≥ 0.05; the claimed size: 12 seeds; ours from 0: ...' for a judged row; nothing for the others."""
     if pd.isna(getattr(row, "detectable", np.nan)):
         return ""
-    needed = row.seeds_needed if isinstance(row.seeds_needed, str) else f"{int(row.seeds_needed)} seeds would tell it from 0"
-    return f"; detects ≥ {_num(row.detectable)}, {needed}"
+    return (f"; detects ≥ {_num(row.detectable)}; to detect the claimed size: {row.to_detect_claim}; "
+            f"to tell ours from 0: {row.to_tell_ours_from_0}")

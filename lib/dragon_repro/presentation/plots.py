@@ -8,6 +8,7 @@ import numpy as np
 import seaborn as sns
 
 from ..analysis.dataset_tables import LENGTH_MARKS
+from ..analysis.stats import WITHIN_NOISE
 
 PAPER_STYLE = {"color": "black", "marker": "*", "s": 140, "zorder": 5, "label": "paper (claimed)"}
 
@@ -165,10 +166,12 @@ def confusion_matrices(matrices: dict, classes, title: str = ""):
     return fig
 
 
-# What a forest row's colour says: the verdict's rule word (its text may go on: "(stand-in model)", "fragile").
-FOREST_COLOURS = {"supported": "#1b7837", "larger than claimed": "#5aae61", "smaller than claimed": "#e08214",
+# What a forest row's colour says: the verdict's rule word, each its own colour (its text may go on: "(stand-in
+# model)"); a word qualified "within the paper's noise" (stats.WITHIN_NOISE) is drawn as an open marker.
+FOREST_COLOURS = {"supported": "#1b7837", "as claimed": "#00441b", "larger than claimed": "#5aae61",
+                  "higher than claimed": "#35978f", "smaller than claimed": "#e08214", "lower than claimed": "#8c510a",
                   "claimed size ruled out": "#d6604d", "contradicted": "#b2182b", "inconclusive": "#b8860b",
-                  "different model": "#4575b4", "different hardware": "#4575b4"}
+                  "different model": "#4575b4", "different hardware": "#762a83"}
 
 
 def verdict_forest(verdicts, title: str):
@@ -188,16 +191,21 @@ def verdict_forest(verdicts, title: str):
             centre = panel[column].to_numpy(float) * scale
             spread = np.array([centre - panel[low].to_numpy(float) * scale, panel[high].to_numpy(float) * scale - centre])
             colours = ([_forest_colour(v) for v in panel.verdict] if column == "ours" else ["black"] * len(panel))
+            faces = [("white" if column == "ours" and WITHIN_NOISE in str(v) else colour)
+                     for v, colour in zip(panel.verdict, colours)]
             offset = 0.15 if column == "ours" else -0.15
-            for yi, c, lo, hi, colour in zip(y + offset, centre, *np.nan_to_num(spread), colours):
-                ax.errorbar(c, yi, xerr=[[lo], [hi]], fmt=style, color=colour, capsize=3, markersize=5)
+            for yi, c, lo, hi, colour, face in zip(y + offset, centre, *np.nan_to_num(spread), colours, faces):
+                ax.errorbar(c, yi, xerr=[[lo], [hi]], fmt=style, color=colour, markerfacecolor=face, capsize=3,
+                            markersize=5)
         labels = [t.split(";")[0] + ("" if v == "fresh" else f" ({v})") for t, v in zip(panel.text, panel.view)]
         ax.set_yticks(y, labels, fontsize="small")
         ax.axvline(0 if label.startswith("change") else 0.5, color="grey", linewidth=0.8)
         ax.set(xlabel=label)
     handles = [plt.Line2D([], [], color=c, marker="o", linestyle="", label=v) for v, c in FOREST_COLOURS.items()]
+    handles.append(plt.Line2D([], [], color="grey", marker="o", markerfacecolor="white", linestyle="",
+                              label="open: within the paper's noise"))
     handles.append(plt.Line2D([], [], color="black", marker="D", linestyle="", label="paper, its implied 95% interval"))
-    fig.legend(handles=handles, loc="lower center", ncol=5, fontsize="small", bbox_to_anchor=(0.5, -0.02 - 0.02 * 2))
+    fig.legend(handles=handles, loc="lower center", ncol=7, fontsize="small", bbox_to_anchor=(0.5, -0.02 - 0.02 * 2))
     fig.suptitle(title, fontsize="medium")
     fig.tight_layout(rect=(0, 0.08, 1, 1))
     return fig
