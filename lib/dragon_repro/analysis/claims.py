@@ -15,34 +15,46 @@ effects, the open question's Task102 steps, and, where they are judged, the leve
 costs (a GPU benchmark only). Bonferroni rather than Holm: it gives simultaneous intervals, so the same comparison
 shows the same interval wherever it appears (here and in the open question).
 
-The paper's own uncertainty. Each of its numbers comes from one run on 100 cases. Its implied interval (`paper
-low/high`) is its value +/- 1.96 standard errors of that design at our variance components. "Smaller / larger than
-claimed" and "claimed size ruled out" hold only when our estimate falls outside the replication interval (Patil, Peng
-& Leek 2016): the paper's value +/- the family quantile times the root of both designs' variances.
+The paper's own uncertainty. Its design is assumed, with the reason, in config/paper_claims.yaml (`paper_design`):
+one run on its 100 validation cases; the long-case claim on the long cases among them, as many as our validation
+splits hold (`paper_design` column). Its implied interval (`paper low/high`) is its value +/- 1.96 standard errors of
+that design at our variance components; the replication interval (Patil, Peng & Leek 2016) is the paper's value
++/- the family quantile times the root of both designs' variances. Both are cut to the measure's range.
 
-Effects, turned to the claimed direction, from the family CI and the replication interval (stats.effect_verdict):
-- CI excludes 0, estimate inside the replication interval: *supported*;
-- CI excludes 0, estimate outside it (and the CI excludes the claim): *smaller / larger than claimed*;
-- CI contains 0, estimate below it (and the CI excludes the claim): *claimed size ruled out*;
-- CI wholly on the other side of 0: *contradicted*; otherwise *inconclusive*.
-An effect measured on a stand-in model says so: "(stand-in model)". Levels (what one config reaches) belong to the
-model: on the paper's model they are *supported* when our estimate falls inside the replication interval,
-*contradicted* otherwise; on any other model the row shows ours under *different model*.
+Verdicts from three facts, each its own column (stats.verdict_facts), read in the claimed direction:
+- `direction`: the family CI excludes 0 in the claimed direction, in the other direction, or neither;
+- `claimed_size`: the paper's value inside our CI, larger than it, or smaller than it;
+- `paper_noise`: our estimate inside or outside the replication interval.
+Effects (stats.EFFECT_WORDS):
+- claimed direction, claim inside the CI: *supported*; claim larger / smaller than the CI: *smaller / larger than
+  claimed*;
+- neither, claim inside: *inconclusive*; claim outside: *claimed size ruled out*;
+- other direction: *contradicted*.
+Where the CI excludes the claim but our estimate lies inside the replication interval, the word adds ", within the
+paper's noise": one run of the paper's design could still have produced its value. A CI that excludes the claim is
+never *supported*. An effect measured on a stand-in model says so: "(stand-in model)".
+Levels (what one config reaches) belong to the model: judged on the paper's model only (stats.LEVEL_WORDS), *as
+claimed* when the claim is inside our CI and the CI lies within the paper's implied interval (`ci_width`: a level
+has no 0 to be told from, so ours must pin it down at least as well as the paper's run), *inconclusive* when the CI
+holds the claim but is wider, *lower / higher than claimed* when the CI excludes it (with ", within the paper's
+noise" as above); on any other model the row shows ours under *different model*.
 
 Evidence first. A row needs at least 3 seeds on each side ("too few seeds"), the long-case claim at least 20 long
-cases ("not testable"). Beside every judged row: the smallest effect its seeds and cases could detect (80% power at
-the family level), the seeds per side that would tell our measured effect from 0 at our variance components ("not
-decidable at any budget here" past 100, or when the cases alone are too few), and its stability: the share of
-leave-one-seed-out recomputations and of 20 bootstrap resamples of the seeds that give the same verdict (*fragile*
-below 80%).
+cases ("not testable"). Beside every judged row: the smallest effect its seeds and cases detect (80% power at the
+family level, on the interval's own t: S - 1 df, noncentral t), what would detect the paper's claimed size
+(`to_detect_claim`) and tell our estimate from 0 (`to_tell_ours_from_0`): seeds per side at our cases, else with
+the fresh cases generated (1,000; the long set has no more than its 300), else "not decidable here", naming the
+resource that runs out. And its stability: how often a repeated experiment of the same design would give the same
+verdict, predicted from our estimate and its variance (`stability`; *fragile* below 80%).
 
 Costs (the time and memory 1024 tokens add) depend on the architecture, the hardware and how batches are padded:
 they come from the benchmark (`dragon_repro.training.bench`), one row per way of batching, and are judged only on the
 real architecture on a GPU, the paper's hardware, with every cell timed in several processes (the interval carries
 the drift between them); on a CPU they read *different hardware*, with the value shown.
 
-"p < .001" is *supported* when the exact one-sided McNemar test in the claimed direction gives p < .001 in every
-seed, *contradicted* when it does so in the opposite direction, *inconclusive* otherwise.
+"p < .001" is one test over every seed's paired outcomes together: the one-sided t of the fresh-case crossed
+estimate (seeds x cases variance components, t on S - 1 df) in the claimed direction; *supported* when p < .001,
+*contradicted* when the opposite direction gives p < .001, *inconclusive* otherwise.
 """
 
 from dataclasses import replace
@@ -78,7 +90,7 @@ RANGES = {"accuracy": (0.0, 1.0), "precision": (0.0, 1.0), "recall": (0.0, 1.0),
           "fp_per_100": (0.0, 100.0)}
 VALIDATION_LONG = "validation long cases"  # a claim's design: the long cases among the paper's 100 (paper_claims.yaml)
 STABLE_SHARE = 0.8
-STABILITY_DRAWS = 100
+STABILITY_DRAWS = 10  # per axis: 10 shifts x 10 variances
 # Every verdict table has these, empty where nothing was estimated (e.g. every row "too few seeds").
 INTERVAL_COLUMNS = ("ours", "ci_low", "ci_high", "paper_low", "paper_high", "replication_low", "replication_high")
 NEAR_CHANCE = "near chance: F1 follows how often the model says True"
@@ -186,14 +198,17 @@ def judge_estimate(claim: dict, ours: stats.CrossedEstimate, confidence: float, 
 def stability(claim: dict, values: np.ndarray, confidence: float, paper_model: bool, verdict: str,
               design: dict | None = None) -> float:
     """How often a repeated experiment of the same design would give the same verdict, predicted from ours: the
-    share of STABILITY_DRAWS replicate estimates, spread as the difference of two independent estimates of the same
-    truth (twice our variance; evenly spaced normal quantiles, so no randomness), judged by the same rule. Nothing
-    is resampled, so no seed counts twice, and it can fall below STABLE_SHARE at 3 seeds as at 10
-    (tests/test_verdict_rules.py checks the label against repeated experiments)."""
+    share of replicate experiments, judged by the same rule, whose estimate differs from ours as two independent
+    estimates of one truth do (normal, twice our variance) and whose variance is what S - 1 df may estimate (ours
+    times chi-square / df); a grid of STABILITY_DRAWS quantiles on each, so no randomness. Nothing is resampled, so
+    no seed counts twice, and it can fall below STABLE_SHARE at 3 seeds as at 10 (tests/test_verdict_rules.py
+    checks the label against repeated experiments)."""
     ours = stats.crossed_estimate(values)
-    shifts = sps.norm.ppf((np.arange(STABILITY_DRAWS) + 0.5) / STABILITY_DRAWS) * np.sqrt(2 * ours.variance)
-    same = [judge_estimate(claim, replace(ours, estimate=ours.estimate + shift), confidence, paper_model,
-                           design)["verdict"] == verdict for shift in shifts]
+    grid = (np.arange(STABILITY_DRAWS) + 0.5) / STABILITY_DRAWS
+    shifts = sps.norm.ppf(grid) * np.sqrt(2 * ours.variance)
+    scales = sps.chi2.ppf(grid, ours.df) / ours.df
+    same = [judge_estimate(claim, ours.rescaled(ours.estimate + shift, scale), confidence, paper_model,
+                           design)["verdict"] == verdict for shift in shifts for scale in scales]
     return float(np.mean(same))
 
 

@@ -68,6 +68,12 @@ class CrossedEstimate:
         return (self.seed_variance / n_seeds + self.case_variance / n_cases
                 + self.residual_variance / (n_seeds * n_cases))
 
+    def rescaled(self, estimate: float, scale: float) -> "CrossedEstimate":
+        """The same design with another estimate and every variance component times `scale`."""
+        return replace(self, estimate=estimate, seed_variance=scale * self.seed_variance,
+                       case_variance=scale * self.case_variance, residual_variance=scale * self.residual_variance,
+                       variance=scale * self.variance)
+
     def interval(self, confidence: float) -> tuple[float, float]:
         if not self.variance >= 0 or not self.df > 0:
             return math.nan, math.nan
