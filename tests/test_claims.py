@@ -172,9 +172,11 @@ def test_the_plain_answer_says_when_the_headline_ci_excludes_the_claim_and_names
                ours=-0.008, ci_low=-0.069, ci_high=0.053, paper_low=0.02, paper_high=0.24, replication_low=-0.09,
                replication_high=0.354, n_seeds=10, family=10, direction="neither", claimed_size=stats.LARGER,
                paper_noise="inside", verdict="claimed size ruled out, within the paper's noise" + claims.STAND_IN,
-               fragile=np.False_, stability=1.0, caveat="", to_detect_claim="3 seeds", to_tell_ours_from_0="x")
+               fragile=np.False_, stability=1.0, caveat="", to_detect_claim="3 seeds", to_tell_ours_from_0="x",
+               paper_design="1 run × 100 cases, assumed")
     headline = claims.plain_answer(pd.DataFrame([row]))[0]
-    assert "[99.5% CI -0.069, +0.053]" in headline and "[95% +0.020, +0.240]" in headline
+    assert "[99.5% CI -0.069, +0.053]" in headline
+    assert "its design (1 run × 100 cases, assumed) puts in [95% +0.020, +0.240]" in headline
     assert ("Our 99.5% CI excludes the paper's +0.132, yet one run of the paper's design could still have produced "
             "it: ours lies inside the 99.5% replication interval [-0.090, +0.354].") in headline
 
@@ -272,6 +274,9 @@ def test_the_overview_names_the_evidence_of_each_kind_of_row():
     gain = verdict_overview(table[table.claim == "overall_accuracy_gain"]).iloc[0]
     assert gain["fresh (primary): evidence"].startswith("10 seeds, 400 cases; detects ≥ 0.0")
     assert gain["paper"].startswith("0.132 [")  # with the paper's own interval
+    facts = {k.removeprefix("fresh (primary): "): v for k, v in gain.items() if k.startswith("fresh (primary)")}
+    assert (facts["direction"], facts["claimed size"], facts["ours vs the replication interval"]) == (
+        "claimed direction", stats.SMALLER, "outside")  # each fact its own column: "larger than claimed"
 
 
 def test_a_styled_table_has_the_same_html_every_time_and_its_own_ids():
@@ -327,9 +332,9 @@ def test_the_papers_design_is_stated_per_row_and_its_intervals_stay_within_the_m
     for (claim, _), row in judged.iterrows():
         low, high = claims.measure_range(paper[claim])
         assert low <= row.paper_low <= row.paper_high <= high and low <= row.replication_low <= row.replication_high <= high
-    assert verdicts.loc[("overall_accuracy_gain", "fresh")].paper_design == "1 run × 100 cases (assumed)"
+    assert verdicts.loc[("overall_accuracy_gain", "fresh")].paper_design == "1 run × 100 cases, assumed"
     long_case = verdicts.loc[("long_case_f1", "fresh")]
-    assert long_case.paper_design == "1 run × 4 cases (assumed)"  # the long cases our validation splits hold
+    assert long_case.paper_design == "1 run × 4 cases, assumed"  # the long cases our validation splits hold
     assert long_case.replication_high == 1.0  # an F1 difference cannot pass 1 (ff4ccf4: [-1.11, +1.45])
 
 

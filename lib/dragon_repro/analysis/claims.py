@@ -236,7 +236,7 @@ def _fresh_estimate(claim: dict, runs: list[Run], seeds: list[int], confidence: 
     judged = judge_crossed(claim, values, confidence, paper_model, design)
     ours = judged.pop("estimate")
     row |= judged | _power(claim, ours, confidence, split) | {
-        "paper_design": f"{design['paper_seeds']} run × {design['paper_cases']:.3g} cases (assumed)"}
+        "paper_design": f"{design['paper_seeds']} run × {design['paper_cases']:.3g} cases, assumed"}
     if len(seeds) >= MIN_SEEDS and (claim["kind"] == "effect" or paper_model):
         share = stability(claim, values, confidence, paper_model, judged["verdict"], design)
         row |= {"stability": share, "fragile": share < STABLE_SHARE}
@@ -441,7 +441,7 @@ def plain_answer(verdicts: pd.DataFrame) -> list[str]:
         h = headline.iloc[0]
         sentences.append(f"The whole recipe (baseline → optimized) changes fresh-case accuracy by {h.ours:+.3f} "
                          f"[{_level(h)} CI {h.ci_low:+.3f}, {h.ci_high:+.3f}] over {int(h.n_seeds)} seeds; the paper "
-                         f"reports {h.paper:+.3f}, which one run on 100 cases puts in [95% {h.paper_low:+.3f}, "
+                         f"reports {h.paper:+.3f}, which its design ({h.paper_design}) puts in [95% {h.paper_low:+.3f}, "
                          f"{h.paper_high:+.3f}]: **{h.verdict}**." + _outside_our_ci(h))
     if len(decided):
         sentences.append("Decided: " + "; ".join(map(_decided, decided.itertuples())) + ".")
@@ -463,7 +463,8 @@ def _outside_our_ci(row) -> str:
     if row.paper_noise == "inside":
         return text + (f", yet one run of the paper's design could still have produced it: ours lies inside the "
                        f"{_level(row)} replication interval [{row.replication_low:+.3f}, {row.replication_high:+.3f}].")
-    return text + f", and lies outside the {_level(row)} replication interval, so the paper's noise does not explain it."
+    return text + (f", and ours lies outside the {_level(row)} replication interval: the paper's own noise does not "
+                   f"explain the difference.")
 
 
 def _decided(row) -> str:

@@ -123,12 +123,23 @@ def verdict_overview(verdicts: pd.DataFrame) -> pd.DataFrame:
             fragile = ", fragile" if getattr(r, "fragile", False) is True else ""
             caveat = getattr(r, "caveat", "")
             row |= {f"{view}: ours": _num(r.ours) + ci + mark, f"{view}: evidence": _evidence(r) + _power(r),
+                    **_facts(r, view),
                     f"{view}: verdict": r.verdict + fragile + (f"; {caveat}" if isinstance(caveat, str) and caveat
                                                                else "")}
         if "ci_method" in group:
             row["CI"] = "; ".join(m for m in dict.fromkeys(group["ci_method"].dropna()))
         rows.append(row)
     return pd.DataFrame(rows).fillna("—")
+
+
+FACTS = {"direction": "direction", "ci_width": "CI width", "claimed_size": "claimed size",
+         "paper_noise": "ours vs the replication interval"}
+
+
+def _facts(row, view: str) -> dict:
+    """The facts a judged row's verdict follows from (stats.verdict_facts), a column each; none for the others."""
+    return {f"{view}: {label}": getattr(row, name) for name, label in FACTS.items()
+            if isinstance(getattr(row, name, None), str) and getattr(row, name)}
 
 
 def _power(row) -> str:
