@@ -74,6 +74,7 @@ def test_what_would_decide_names_more_cases_or_the_resource_that_runs_out():
     assert stats.budget_needed(seed_bound, 0.05, FAMILY, most_cases=1000).startswith(
         "not decidable here: the seeds run out")
     assert re.fullmatch(r"\d+ seeds", stats.budget_needed(seed_bound, 2.0, FAMILY))
+    assert stats.budget_needed(seed_bound, 0.0, FAMILY) == "not decidable here: an effect of 0 cannot be told from 0"
 
 
 # ---------------------------------------------------------------- 3. levels judged like effects

@@ -288,8 +288,10 @@ def budget_needed(ours: CrossedEstimate, effect: float, confidence: float, power
         seeds = seeds_needed(ours, effect, confidence, power, most_seeds, cases)
         if seeds is not None:
             return f"{seeds} seeds" + (f" × {cases:,} cases" if cases != ours.n_cases else "")
+    if effect == 0:
+        return "not decidable here: an effect of 0 cannot be told from 0"
     limit = ours.case_variance / most_cases  # what no number of seeds removes
-    if effect == 0 or t_power(effect, limit, math.inf, confidence) < power:
+    if t_power(effect, limit, math.inf, confidence) < power:
         return f"not decidable here: the cases run out (no number of seeds would at {most_cases:,} cases)"
     return f"not decidable here: the seeds run out (more than {most_seeds} even at {most_cases:,} cases)"
 
