@@ -162,7 +162,7 @@ def paper_design(claim: dict, claims: dict, metrics: pd.DataFrame | None = None)
     cases = design["cases"]
     if cases == VALIDATION_LONG:
         rows = metrics[(metrics.split == "validation") & metrics.experiment.isin(_configs(claim))]
-        cases = float(rows["n_long"].mean()) if len(rows) else np.nan
+        cases = max(1, round(rows["n_long"].mean())) if len(rows) else np.nan  # whole cases, at least one
     return {"paper_seeds": design["seeds"], "paper_cases": cases}
 
 
@@ -183,13 +183,11 @@ def judge_estimate(claim: dict, ours: stats.CrossedEstimate, confidence: float, 
                                 bounds)
     paper_low, paper_high = stats.clipped(stats.paper_interval(claim["value"], ours, **design), bounds)
     level = claim["kind"] == "level"
-    facts = stats.verdict_facts(low, high, claim["value"], ours.estimate, replication, effect=not level,
-                                paper=(paper_low, paper_high))
-    verdict = stats.verdict_word(facts)
-    if level and not paper_model:
-        verdict = "different model"
-    elif not level:
-        verdict += "" if paper_model else STAND_IN
+    facts = (None if level and not paper_model else  # a level on another model is not judged
+             stats.verdict_facts(low, high, claim["value"], ours.estimate, replication, effect=not level,
+                                 paper=(paper_low, paper_high)))
+    verdict = ("different model" if level and not paper_model else
+               stats.verdict_word(facts) + ("" if paper_model or level else STAND_IN))
     return {"ours": ours.estimate, "ci_low": low, "ci_high": high, "paper_low": paper_low, "paper_high": paper_high,
             "replication_low": replication[0], "replication_high": replication[1], **(facts or {}),
             "verdict": verdict, "estimate": ours}
@@ -235,7 +233,7 @@ def _fresh_estimate(claim: dict, runs: list[Run], seeds: list[int], confidence: 
     values = case_value_matrix(claim, matrices, seeds)
     judged = judge_crossed(claim, values, confidence, paper_model, design)
     ours = judged.pop("estimate")
-    row |= judged | _power(claim, ours, confidence, split) | {
+    row |= judged | (_power(claim, ours, confidence, split) if claim["kind"] == "effect" else {}) | {
         "paper_design": f"{design['paper_seeds']} run × {design['paper_cases']:.3g} cases, assumed"}
     if len(seeds) >= MIN_SEEDS and (claim["kind"] == "effect" or paper_model):
         share = stability(claim, values, confidence, paper_model, judged["verdict"], design)
