@@ -176,5 +176,6 @@ def fragile_label_agreement() -> tuple[float, float, int]:
 def test_the_fragile_label_matches_repeated_experiments_more_often_than_before_and_the_readme_says_how_often():
     new, old, counted = fragile_label_agreement()
     assert new > old, (new, old)
-    sentence = f"right for {new:.0%} of {counted} simulated experiments, where the rule it replaced was right for {old:.0%}"
+    sentence = (f"right for {new:.0%} of {counted} simulated experiments, where the rule it replaced was right for "
+                f"{old:.0%}")
     assert sentence in " ".join(README.read_text().split()), sentence

@@ -439,8 +439,8 @@ def plain_answer(verdicts: pd.DataFrame) -> list[str]:
         h = headline.iloc[0]
         sentences.append(f"The whole recipe (baseline → optimized) changes fresh-case accuracy by {h.ours:+.3f} "
                          f"[{_level(h)} CI {h.ci_low:+.3f}, {h.ci_high:+.3f}] over {int(h.n_seeds)} seeds; the paper "
-                         f"reports {h.paper:+.3f}, which its design ({h.paper_design}) puts in [95% {h.paper_low:+.3f}, "
-                         f"{h.paper_high:+.3f}]: **{h.verdict}**." + _outside_our_ci(h))
+                         f"reports {h.paper:+.3f}, which its design ({h.paper_design}) puts in "
+                         f"[95% {h.paper_low:+.3f}, {h.paper_high:+.3f}]: **{h.verdict}**." + _outside_our_ci(h))
     if len(decided):
         sentences.append("Decided: " + "; ".join(map(_decided, decided.itertuples())) + ".")
     if len(open_rows):
