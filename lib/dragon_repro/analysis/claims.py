@@ -40,7 +40,7 @@ holds the claim but is wider, *lower / higher than claimed* when the CI excludes
 noise" as above); on any other model the row shows ours under *different model*.
 
 Evidence first. A row needs at least 3 seeds on each side ("too few seeds"), the long-case claim at least 20 long
-cases ("not testable"). Beside every judged row: the smallest effect its seeds and cases detect (80% power at the
+cases ("not testable"). Beside every judged effect: the smallest effect its seeds and cases detect (80% power at the
 family level, on the interval's own t: S - 1 df, noncentral t), what would detect the paper's claimed size
 (`to_detect_claim`) and tell our estimate from 0 (`to_tell_ours_from_0`): seeds per side at our cases, else with
 the fresh cases generated (1,000; the long set has no more than its 300), else "not decidable here", naming the
