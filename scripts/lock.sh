@@ -18,6 +18,6 @@ pip=("$py" -m pip install --quiet --disable-pip-version-check)
   echo "# The exact environment of ./run_all.sh and ./run_tests.sh: every package they install, pinned."
   echo "# Resolved on $(uname -s) $(uname -m), CPython $("$py" -V | cut -d' ' -f2), $(date -u +%F)."
   echo "# Regenerate with: scripts/lock.sh"
-  "$py" -m pip freeze --exclude-editable
+  "$py" -m pip freeze --all --exclude pip --exclude-editable  # setuptools too: torch requires it
 } > "$ROOT/requirements.lock"
 echo "[lock] wrote $ROOT/requirements.lock"
