@@ -39,6 +39,8 @@ def test_a_run_is_its_epochs_cases_and_per_case_seconds(three_runs):
 def test_cells_scale_the_measured_steps_and_jobs_are_scheduled_as_they_free():
     assert selftest.case_seconds(STEPS, 256) == pytest.approx(0.5)  # from 0 at 0
     assert selftest.case_seconds(STEPS, 768) == pytest.approx(2.0)
+    assert selftest.case_seconds(STEPS, 2048) == pytest.approx(6.0)  # in proportion beyond the longest
+    assert selftest.case_seconds({512: STEPS[512]}, 1024) == pytest.approx(2.0)
     assert selftest.cell_seconds(StepCell(model="m", padded_length=768, warmup_steps=2, timed_steps=5), STEPS,
                                  start=10) == pytest.approx(10 + 7 * 2.0)
     assert selftest.cell_seconds(EpochCell(model="m", max_seq_length=512, train_subset=16), STEPS,

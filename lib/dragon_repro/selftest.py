@@ -16,6 +16,7 @@
 
 import heapq
 import json
+import os
 import re
 import subprocess
 import sys
@@ -124,16 +125,30 @@ def same_bytes_twice() -> dict:
 
 # ---------------------------------------------------------------- measured costs
 
-def step_costs(model: str, bf16: bool, warmup_steps: int = 1) -> dict[int, dict]:
-    """One case padded to each of LENGTHS: seconds of an optimizer step after `warmup_steps` (none: the first step,
+def clocked(function, *args, **kwargs) -> tuple[object, float, float]:
+    """`function`'s result, its wall seconds, and the share of a core it had over them: its CPU seconds (this process
+    and its children) over its wall seconds on a CPU, where runs and measurements use one thread; 1 on a GPU, whose
+    time is not CPU time. Wall seconds times that share are what it takes with the machine to itself."""
+    before = os.times()
+    result = function(*args, **kwargs)
+    after = os.times()
+    wall = after.elapsed - before.elapsed
+    if torch.cuda.is_available() or wall <= 0:
+        return result, wall, 1.0
+    return result, wall, min(1.0, sum(b - a for a, b in zip(before[:4], after[:4])) / wall)
+
+
+def step_costs(model: str, bf16: bool, warmup_steps: int = 1, lengths=LENGTHS) -> dict[int, dict]:
+    """One case padded to each of `lengths`: seconds of an optimizer step after `warmup_steps` (none: the first step,
     an upper bound), and peak memory (the memory before training plus the step's growth over it), through the exact
     path where a run takes it."""
     window = min(windows(AutoConfig.from_pretrained(resolve_model(model))))
     costs = {}
-    for length in LENGTHS:
-        result = measure_steps(StepCell(model=model, padded_length=length, exact_attention=length <= 2 * window,
-                                        warmup_steps=warmup_steps, timed_steps=1, bf16=bf16))
-        costs[length] = {"step_seconds": float(np.median(result["step_seconds"])),
+    for length in lengths:
+        result, _, share = clocked(measure_steps, StepCell(
+            model=model, padded_length=length, exact_attention=length <= 2 * window, warmup_steps=warmup_steps,
+            timed_steps=1, bf16=bf16))
+        costs[length] = {"step_seconds": share * float(np.median(result["step_seconds"])),
                          "peak_mib": result["baseline_mib"] + max(result["step_peak_mib"]),
                          "growth_mib": max(result["step_peak_mib"])}
     return costs
@@ -160,31 +175,29 @@ def per_case_costs(planned: PlannedRun, every: int = SAMPLE_EVERY) -> dict[str, 
     training, validation = data.training_split(task, config.split)
     splits = {"training": sampled(training, every), "validation": sampled(validation, every)} | {
         name: sampled(task[name], every) for name in config.evaluation_sets if name in task.splits}
-    started = time.perf_counter()
-    model, tokenizer = load_model_and_tokenizer(config.model, num_labels=len(classes), seed=config.seed,
-                                                fast_attention=config.fast_attention)
-    loaded = time.perf_counter()
-    features = {name: encode_cases(tokenizer, list(frame["text"]), config.encoding) for name, frame in splits.items()}
-    costs = {"load": loaded - started,
-             "encoding": (time.perf_counter() - loaded) / sum(len(frame) for frame in splits.values())}
+    (model, tokenizer), load, share = clocked(load_model_and_tokenizer, config.model, num_labels=len(classes),
+                                              seed=config.seed, fast_attention=config.fast_attention)
+    costs = {"load": share * load}
+    features, encoding, share = clocked(lambda: {name: encode_cases(tokenizer, list(frame["text"]), config.encoding)
+                                                 for name, frame in splits.items()})
+    costs["encoding"] = share * encoding / sum(len(frame) for frame in splits.values())
     labels = {name: [classes.index(y) for y in frame["label"]] for name, frame in splits.items()}
-    history, _ = fine_tune(model, features["training"], labels["training"], features["validation"],
-                           labels["validation"], replace(config.training, epochs=1), config.seed, progress=False,
-                           digests=False)
-    costs["training"] = history["epochs"][0]["train_seconds"] / len(splits["training"])
-    costs["validation"] = history["epochs"][0]["validation_seconds"] / len(splits["validation"])
+    (history, _), _, share = clocked(fine_tune, model, features["training"], labels["training"],
+                                     features["validation"], labels["validation"], replace(config.training, epochs=1),
+                                     config.seed, progress=False, digests=False)
+    costs["training"] = share * history["epochs"][0]["train_seconds"] / len(splits["training"])
+    costs["validation"] = share * history["epochs"][0]["validation_seconds"] / len(splits["validation"])
     for name in list(splits)[2:]:
-        started = time.perf_counter()
-        predict_probabilities(model, features[name], batch_size=config.training.eval_batch_size)
-        costs[name] = (time.perf_counter() - started) / len(splits[name])
+        _, scoring, share = clocked(predict_probabilities, model, features[name],
+                                    batch_size=config.training.eval_batch_size)
+        costs[name] = share * scoring / len(splits[name])
     return costs
 
 
 def process_start_seconds() -> float:
     """A run's process before it trains: Python started and the training code (torch, transformers) imported."""
-    started = time.perf_counter()
-    subprocess.run([sys.executable, "-c", "import dragon_repro.training.runs"], check=True)
-    return time.perf_counter() - started
+    _, wall, share = clocked(subprocess.run, [sys.executable, "-c", "import dragon_repro.training.runs"], check=True)
+    return share * wall
 
 
 # ---------------------------------------------------------------- the estimate (arithmetic only)
@@ -210,8 +223,11 @@ def run_seconds(planned: PlannedRun, counts: dict[str, int], per_case: dict[str,
 
 
 def case_seconds(steps: dict[int, dict], length: int) -> float:
-    """Seconds to train one case padded to `length` tokens, interpolated between the measured lengths (and 0 at 0)."""
+    """Seconds to train one case padded to `length` tokens: interpolated between the measured lengths (and 0 at 0),
+    in proportion to the length beyond the longest."""
     known = sorted(steps)
+    if length >= known[-1]:
+        return steps[known[-1]]["step_seconds"] * length / known[-1]
     return float(np.interp(length, [0, *known], [0.0, *(steps[n]["step_seconds"] for n in known)]))
 
 
@@ -308,21 +324,30 @@ def _estimate(plan: Plan, report: dict, every: int) -> dict:
     bf16 = report["run_precision"] == "bf16"
     cells = [c for c in bench.plan_cells(plan) if not bench.cell_file(c, plan.folders.bench).exists()]
     models = dict.fromkeys([plan.model] + [c.model for c in cells])
-    steps = {}
-    for name in models:  # the benchmark's models only for its cells' time: their first step is enough
-        steps[name] = step_costs(name, bf16, warmup_steps=1 if name == plan.model else 0)
+    (steps, per_case), _, share = clocked(_measure, plan, bf16, every, models)
+    start = process_start_seconds()
+    task = data.load_task_folder(plan.task)
+    sizes = {name: len(frame) for name, frame in task.splits.items()}
+    found = estimate(plan, sizes, per_case, steps, start, cells, report["memory_gib"],
+                     jobs_share_memory=not torch.cuda.is_available())
+    found |= {"steps": steps, "per_case": list(per_case.values()), "process_start_seconds": start,
+              "kinds": len(per_case), "sample_every": every, "cpu_share": share}
+    _print_estimate(plan, found)
+    return found
+
+
+def _measure(plan: Plan, bf16: bool, every: int, models) -> tuple[dict, dict]:
+    """The measured costs: optimizer steps per model, and seconds per case per kind of run."""
+    steps, per_case = {}, {}
+    for name in models:  # the benchmark's models only for its cells' time: their first step at 512 tokens will do
+        steps[name] = (step_costs(name, bf16) if name == plan.model else
+                       step_costs(name, bf16, warmup_steps=0, lengths=LENGTHS[:1]))
         print("[selftest] " + name + ", one case per optimizer step: " + "; ".join(
             f"{n} tokens {s['step_seconds']:.2f} s, peak {s['peak_mib']:,.0f} MiB" for n, s in steps[name].items()),
             flush=True)
-    kinds = {cost_key(r): r for r in plan.runs}
-    per_case = {key: per_case_costs(planned, every) for key, planned in kinds.items()}
-    task = data.load_task_folder(plan.task)
-    sizes = {name: len(frame) for name, frame in task.splits.items()}
-    found = estimate(plan, sizes, per_case, steps, process_start_seconds(), cells, report["memory_gib"],
-                     jobs_share_memory=not torch.cuda.is_available())
-    found |= {"steps": steps, "per_case": list(per_case.values()), "kinds": len(kinds), "sample_every": every}
-    _print_estimate(plan, found)
-    return found
+    for key, planned in {cost_key(r): r for r in plan.runs}.items():
+        per_case[key] = per_case_costs(planned, every)
+    return steps, per_case
 
 
 def _slug(text: str) -> str:
@@ -357,20 +382,25 @@ def _print_attention(rows: list[dict]) -> None:
 
 
 def _print_estimate(plan: Plan, found: dict) -> None:
+    """The estimate with the machine to itself (`clocked`), and as loaded as during the measurements."""
     print(f"[selftest] profile {plan.profile}: {len(plan.runs)} runs of {found['kinds']} kinds (each timed on every "
           f"{found['sample_every']}th case by length), {len(found['cells'])} benchmark cells to measure, "
-          f"{found['jobs']} job(s) at a time; planned epochs (early stopping only shortens them)")
-    print("| experiment | runs | training s | validation s | scoring s | start s | per run s |\n|---|---|---|---|---|---|---|")
-    for name in dict.fromkeys(r["experiment"] for r in found["runs"]):
+          f"{found['jobs']} job(s) at a time; every planned epoch (early stopping only shortens a run); seconds with "
+          f"the machine to itself (the measurements had {100 * found['cpu_share']:.0f}% of a core)")
+    print("| experiment | runs | epochs | training s | validation s | scoring s | start s | per run s |\n"
+          "|---|---|---|---|---|---|---|---|")
+    epochs = {r.config.experiment: r.config.training.epochs for r in plan.runs}
+    for name in epochs:
         rows = [r for r in found["runs"] if r["experiment"] == name]
         mean = {key: np.mean([r[key] for r in rows]) for key in (*PARTS, "seconds")}
-        print(f"| {name} | {len(rows)} | {mean['training']:.0f} | {mean['validation']:.0f} | {mean['scoring']:.0f} | "
-              f"{mean['start']:.0f} | {mean['seconds']:.0f} |")
+        print(f"| {name} | {len(rows)} | {epochs[name]} | {mean['training']:.0f} | {mean['validation']:.0f} | "
+              f"{mean['scoring']:.0f} | {mean['start']:.0f} | {mean['seconds']:.0f} |")
     parts = found["single_core_seconds"]
     print("[selftest] single-core seconds: " + ", ".join(f"{k} {v:,.0f}" for k, v in parts.items())
           + f"; total {sum(parts.values()):,.0f}")
     print(f"[selftest] estimate: {_clock(found['wall_seconds'])} for the runs and benchmark cells on "
-          f"{found['jobs']} job(s) (not counted: the analysis notebooks and the report)")
+          f"{found['jobs']} job(s) with the machine to itself ({_clock(found['wall_seconds'] / found['cpu_share'])} "
+          f"as loaded as now); not counted: the analysis notebooks and the report")
     print(f"[selftest] peak memory: {found['job_peak_gib']:.1f} GiB per job, {found['peak_gib']:.1f} GiB at once, "
           f"of {found['memory_gib']:.1f} GiB: " + ("fits" if found["fits"] else
                                                    "WARNING: WILL NOT FIT IN MEMORY (fewer --jobs, or a smaller "
