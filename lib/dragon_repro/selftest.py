@@ -11,7 +11,9 @@
   epoch on every SAMPLE_EVERY-th case by length, validated and scored the same way through `fine_tune` and
   `predict_probabilities`, then scaled to the plan's runs (their cases and planned epochs: early stopping only
   shortens them), the benchmark cells from the step times, and both scheduled on the plan's jobs as the pipeline
-  submits them; the peak memory of a job against the device's, with a warning where it does not fit.
+  submits them; the peak memory of a job against the device's, with a warning where it does not fit. On a CPU each
+  measured piece counts the share of a core it had (`clocked`), so the estimate holds for the machine to itself,
+  however loaded it was while measuring.
 """
 
 import heapq
@@ -362,7 +364,7 @@ def _print_device(report: dict) -> None:
     machine = report["machine"]
     print(f"[selftest] {report['device']} ({machine['cpu'].get('model')}, {machine['cpu_count']} cores), "
           f"{report['memory_gib']:.1f} GiB; torch {machine['packages']['torch']}, CUDA {report['cuda']}; runs train "
-          f"in {report['run_precision']} (bf16 on this GPU: {'yes' if report['bf16_supported'] else 'no'}); "
+          f"in {report['run_precision']} (bf16 on a GPU here: {'yes' if report['bf16_supported'] else 'no'}); "
           f"CPU kernels {machine['cpu_capability']}, {'pinned' if machine['cpu_kernels']['pinned'] else 'native'}",
           flush=True)
     if report["kernels"]:
