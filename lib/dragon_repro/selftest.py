@@ -403,7 +403,8 @@ def _print_estimate(plan: Plan, found: dict) -> None:
     print(f"[selftest] estimate: {_clock(found['wall_seconds'])} for the runs and benchmark cells on "
           f"{found['jobs']} job(s) with the machine to itself ({_clock(found['wall_seconds'] / found['cpu_share'])} "
           f"as loaded as now); not counted: the analysis notebooks and the report")
-    print(f"[selftest] peak memory: {found['job_peak_gib']:.1f} GiB per job, {found['peak_gib']:.1f} GiB at once, "
+    print(f"[selftest] peak memory (an upper bound: a run's batch times one case's growth): "
+          f"{found['job_peak_gib']:.1f} GiB per job, {found['peak_gib']:.1f} GiB at once, "
           f"of {found['memory_gib']:.1f} GiB: " + ("fits" if found["fits"] else
                                                    "WARNING: WILL NOT FIT IN MEMORY (fewer --jobs, or a smaller "
                                                    "batch)"), flush=True)
