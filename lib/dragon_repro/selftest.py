@@ -35,6 +35,7 @@ from transformers.utils import logging as hf_logging
 
 from .atomic import write_json_atomic
 from .executors import default_jobs
+from .gitstate import git_state
 from .experiments.plan import Plan, PlannedRun, resolve_plan
 from .modeling.attention_check import TOLERANCES, attention_gaps, attention_inputs, within
 from .modeling.encoding import encode_cases
@@ -296,7 +297,7 @@ def selftest(profile: str | None = None, model: str | None = None, out: Path | N
     timed = timing_model(plan.model)
     if timed != plan.model:
         plan = resolve_plan(profile, timed, jobs=default_jobs(None))
-    report = {"profile": profile, "model": plan.model, "timed_model": timed} | device_report(plan)
+    report = {"profile": profile, "model": plan.model, "timed_model": timed} | git_state() | device_report(plan)
     _print_device(report)
     precisions = ["fp32"] + ([report["run_precision"]] if report["run_precision"] != "fp32" else [])
     with deterministic_torch():  # as the runs: deterministic kernels, one thread on CPU
