@@ -1,8 +1,8 @@
 """dragon-repro: re-run, audit and extend arXiv 2507.09470 (DRAGON Longformer on Task101).
 
 Layers, each importing only from those below it (tests/test_layers.py):
-    pipeline, verify,       ./run_all.sh, re-training committed runs to compare them, and the command line
-      __main__
+    pipeline, verify,       ./run_all.sh, re-training committed runs to compare them, what a profile will cost
+      selftest, __main__    here, and the command line
     executors               where runs train: a process each here (a GPU per job), or a task each on a Ray cluster
     presentation            tables as text, figures, the report
     analysis                frames, statistics, claims and verdicts over finished runs (no torch)

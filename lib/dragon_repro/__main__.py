@@ -1,4 +1,4 @@
-"""Command line: `python -m dragon_repro {data,validate,train,predict,shaped,bench,verify,run-all}`."""
+"""Command line: `python -m dragon_repro {data,validate,train,predict,shaped,bench,verify,selftest,run-all}`."""
 
 import argparse
 import json
@@ -129,6 +129,13 @@ def cmd_verify(args) -> None:
         raise SystemExit(1)
 
 
+def cmd_selftest(args) -> None:
+    from .selftest import selftest
+    _, ok = selftest(args.profile, args.model, Path(args.out) if args.out else None)
+    if not ok:
+        raise SystemExit(1)
+
+
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="dragon_repro", description=__doc__)
     commands = parser.add_subparsers(dest="command", required=True)
@@ -187,6 +194,14 @@ def build_parser() -> argparse.ArgumentParser:
                                                           "name those that differ from the committed reference")
     p.add_argument("--profile", default="cpu", help="the profile whose committed runs to verify (default cpu)")
     p.set_defaults(handler=cmd_verify)
+
+    p = commands.add_parser("selftest", help="before a long run: this device, whether the exact attention path and "
+                            "the same bytes hold here, and what the profile will cost in time and memory")
+    p.add_argument("--profile", help="the profile to estimate (default: paper on a GPU, cpu otherwise)")
+    p.add_argument("--model", help="override the profile's model (a hub name this machine cannot load is timed as "
+                                   "dragon-shaped-base, its architecture)")
+    p.add_argument("--out", help="JSON file to write (default: results/selftest/<device>-<profile>.json)")
+    p.set_defaults(handler=cmd_selftest)
 
     p = commands.add_parser("run-all", parents=[cpu],
                             help="what ./run_all.sh runs: data, all runs, analysis notebooks, report")

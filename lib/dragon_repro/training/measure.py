@@ -38,6 +38,7 @@ class StepCell(Cell):
     process: int = 0
     warmup_steps: int = 1
     timed_steps: int = 5
+    bf16: bool = False  # bf16 autocast where a GPU is, as the paper profile's runs train
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -114,7 +115,8 @@ def _padded_features(tokenizer, texts, length: int) -> list[dict]:
 
 
 def measure_steps(cell: StepCell) -> dict:
-    """Seconds and peak memory growth (MiB) of each timed optimizer step at one padded length, through our loop."""
+    """Seconds and peak memory growth (MiB) of each timed optimizer step at one padded length, through our loop, and
+    the memory before training (the loaded model: RSS on CPU, nothing yet on a GPU)."""
     model, tokenizer = load_model(cell, cell.exact_attention)
     if cell.exact_attention and cell.padded_length > 2 * min(windows(model.config)):
         raise ValueError(f"padded length {cell.padded_length} is over twice the attention window: the exact path "
@@ -124,7 +126,7 @@ def measure_steps(cell: StepCell) -> dict:
     n_cases = (cell.warmup_steps + cell.timed_steps) * cell.batch_size * cell.gradient_accumulation_steps
     texts = training_texts()
     features = _padded_features(tokenizer, [texts[i % len(texts)] for i in range(n_cases)], cell.padded_length)
-    options = TrainingOptions(epochs=1, batch_size=cell.batch_size, restore_best_epoch=False,
+    options = TrainingOptions(epochs=1, batch_size=cell.batch_size, restore_best_epoch=False, bf16=cell.bf16,
                               gradient_accumulation_steps=cell.gradient_accumulation_steps)
     memory, seconds, peaks, last = PeakMemory(), [], [], [time.perf_counter()]
 
@@ -139,7 +141,7 @@ def measure_steps(cell: StepCell) -> dict:
     finally:
         memory.stop()
     return {"step_seconds": seconds[cell.warmup_steps:], "step_peak_mib": peaks[cell.warmup_steps:],
-            "warmup_seconds": seconds[:cell.warmup_steps]}
+            "warmup_seconds": seconds[:cell.warmup_steps], "baseline_mib": memory.baseline / 2**20}
 
 
 def measure_epoch(cell: EpochCell) -> dict:
