@@ -96,8 +96,8 @@ def verdicts(outputs: Outputs) -> str:
                           else r.text for r in rows.itertuples()],
         "ours [CI]": [_effect(r) if r["kind"] == "effect" else f"p = {r['ours']:.4f}" for _, r in rows.iterrows()],
         "seeds": rows.n_seeds.map("{:.0f}".format),
-        "verdict": [r.verdict + (", *fragile*" if r.fragile is True else "") + (f"; {r.caveat}" if pd.notna(r.caveat) else "")
-                    for r in rows.itertuples()],
+        "verdict": [r.verdict + (", *fragile*" if r.fragile is True else "")
+                    + (f"; {r.caveat}" if pd.notna(r.caveat) else "") for r in rows.itertuples()],
         "detectable effect": [_signed(r.detectable, *UNITS.get(r.claim, (100, 1))).lstrip("+")
                               if pd.notna(r.detectable) else "" for r in rows.itertuples()],
         "stability": rows.stability.map(lambda s: "" if pd.isna(s) else f"{s:.1f}")})
@@ -188,7 +188,8 @@ def _regeneration_row(outputs: Outputs, profile: str) -> dict:
     return row | {"what ran": f"{record['runs_trained']} runs trained, {record['runs_cached']} cached, "
                               f"{record['cells_measured']} benchmark cells measured",
                   "wall time": f"**{_duration(record['seconds'])}**",
-                  "at": f"`{(record['commit'] or 'no git')[:7]}`{' (dirty)' if record['dirty'] else ''}, {record['finished'][:10]}",
+                  "at": f"`{(record['commit'] or 'no git')[:7]}`{' (dirty)' if record['dirty'] else ''}, "
+                        f"{record['finished'][:10]}",
                   "machine": record["machine"]}
 
 
