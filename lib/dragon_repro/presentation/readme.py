@@ -32,11 +32,7 @@ class Outputs:
         path = self.tables / profile / f"{name}.csv"
         if not path.exists():
             raise ValueError(f"{path}: missing (the README's numbers are generated from it)")
-        frame = pd.read_csv(path)
-        missing = [c for c in columns if c not in frame.columns]
-        if missing:
-            raise ValueError(f"{path}: no column {missing[0]!r} (the README's numbers are generated from it)")
-        return frame
+        return _require(pd.read_csv(path), path, columns)
 
     def json(self, path: Path, keys: list[str]):
         if not path.exists():
@@ -46,6 +42,13 @@ class Outputs:
         if missing:
             raise ValueError(f"{path}: no key {missing[0]!r} (the README's numbers are generated from it)")
         return data
+
+
+def _require(frame: pd.DataFrame, path: Path, columns: list[str]) -> pd.DataFrame:
+    missing = [c for c in columns if c not in frame.columns]
+    if missing:
+        raise ValueError(f"{path}: no column {missing[0]!r} (the README's numbers are generated from it)")
+    return frame
 
 
 # ---------------------------------------------------------------- formatting
@@ -209,9 +212,45 @@ BATCHING = {"padded": "padded to `max_seq_length` (DRAGON's `pad_to_max_length=T
             "exact": "each at its own length, exact attention path (the default)"}
 
 
+def epochs(outputs: Outputs) -> str:
+    """One epoch of Task101's training cases composed from the benchmark's steps, per way of batching and length."""
+    frame = outputs.table("cpu", "efficiency_epochs", ["batching", "max_seq_length", "epoch_seconds", "times_cheaper",
+                                                       "model"])
+    cells = frame.assign(text=[f"{r.epoch_seconds:,.0f} s ({r.times_cheaper:.1f}×)" for r in frame.itertuples()])
+    wide = cells.pivot_table(index="batching", columns="max_seq_length", values="text", aggfunc="first", sort=False)
+    wide.index = wide.index.map(lambda b: BATCHING.get(b, b))
+    wide.columns = [f"{length} tokens" for length in wide.columns]
+    return _markdown(wide.reset_index(names=f"one epoch of `{frame.model.iloc[0]}` (times cheaper than length-aware)"))
+
+
+def loop_vs_trainer(outputs: Outputs) -> str:
+    """One epoch of our loop and of the HF Trainer, per model and length: seconds, and times our exact-path loop."""
+    frame = outputs.table("cpu", "loop_vs_trainer", ["model", "max_seq_length", "training", "epoch_seconds",
+                                                     "relative_to_ours", "cases"])
+    cells = frame.assign(text=[f"{r.epoch_seconds:.1f} s ({r.relative_to_ours:.1f}×)" for r in frame.itertuples()],
+                         where=[f"`{r.model}`, {r.cases} cases, {r.max_seq_length} tokens" for r in frame.itertuples()])
+    wide = cells.pivot_table(index="training", columns="where", values="text", aggfunc="first", sort=False)
+    return _markdown(wide.reset_index(names="one epoch"))
+
+
+def pins(outputs: Outputs) -> str:
+    """What each way of pinning the CPU's kernels costs (`bench --pins`), and whether it changes the bytes."""
+    path = outputs.figures / "cpu" / "pins.json"
+    record = outputs.json(path, ["pins", "machine"])
+    frame = _require(pd.DataFrame(record["pins"]), path,
+                     ["setting", "median_step_seconds", "relative_to_default", "same_bytes_as_default"])
+    machine, libraries = record["machine"], record["machine"].get("math_libraries", {})
+    return _markdown(pd.DataFrame({
+        "setting": frame.setting, "seconds per step": frame.median_step_seconds.map("{:.3f}".format),
+        "relative": frame.relative_to_default.map("{:.2f}×".format),
+        "bytes": ["the same" if same else "other" for same in frame.same_bytes_as_default]})) + (
+        f"\n\n(on {machine.get('cpu', {}).get('model', '?')} with {', '.join(machine.get('cpu', {}).get('flags', []))}; "
+        f"{libraries.get('mkl', 'MKL ?')}, {libraries.get('onednn', 'oneDNN ?')}; {record.get('rounds', '?')} rounds)")
+
+
 BLOCKS = {"verdicts": verdicts, "levels": levels, "transfer": transfer, "transfer-levels": transfer_levels,
           "reference-points": reference_points, "run-phases": run_phases, "regeneration": regeneration,
-          "efficiency": efficiency}
+          "efficiency": efficiency, "epochs": epochs, "loop-vs-trainer": loop_vs_trainer, "pins": pins}
 
 
 # ---------------------------------------------------------------- the README
