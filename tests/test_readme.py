@@ -18,11 +18,12 @@ def test_the_readme_agrees_with_the_committed_outputs():
 
 @pytest.fixture
 def outputs(tmp_path):
-    """A copy of the committed tables and figure bundles the README reads."""
+    """A copy of the committed tables and figures' JSON that the README reads."""
     for profile in readme.PROFILES:
         shutil.copytree(paths.TABLES_DIR / profile, tmp_path / "tables" / profile)
         (tmp_path / "figures" / profile).mkdir(parents=True)
-        shutil.copy(paths.FIGURES_DIR / profile / "provenance.json", tmp_path / "figures" / profile)
+        for bundle in (paths.FIGURES_DIR / profile).glob("*.json"):
+            shutil.copy(bundle, tmp_path / "figures" / profile)
     return readme.Outputs(tmp_path / "tables", tmp_path / "figures")
 
 
