@@ -1,6 +1,7 @@
 """The README's measured numbers are generated from the committed outputs: they must agree, and a changed table or a
 missing column is caught."""
 
+import json
 import shutil
 
 import pandas as pd
@@ -58,6 +59,11 @@ def test_a_missing_column_is_one_line_naming_the_file_and_the_column(outputs):
 def test_the_regeneration_record_fills_its_row(outputs):
     record = {"seconds": 3725.4, "finished": "2026-12-07T18:00:00+00:00", "commit": "abcdef1234", "dirty": False,
               "runs_trained": 0, "runs_cached": 35, "cells_measured": 0, "machine": "cpu (x86_64), 2 cores"}
-    (outputs.tables / "cpu" / readme.REGENERATION_FILE).write_text(pd.Series(record).to_json())
+    (outputs.tables / "cpu" / readme.REGENERATION_FILE).write_text(json.dumps(record))
+    retrained = {"seconds": 7322, "finished": "2026-12-08T01:00:00+00:00", "commit": "abcdef1234", "dirty": True,
+                 "runs_retrained": 35, "reproduced": True, "replaced": False, "machine": "cpu (x86_64), 2 cores"}
+    (outputs.tables / "cpu" / readme.RETRAIN_FILE).write_text(json.dumps(retrained))
     block = readme.regeneration(outputs)
     assert "**1 h 2 min 5 s**" in block and "`abcdef1`, 2026-12-07" in block and "0 runs trained, 35 cached" in block
+    assert "| `--profile cpu --retrain` | " in block and "35 stored runs re-trained: every one reproduced" in block
+    assert "**2 h 2 min 2 s**" in block and "`abcdef1` (dirty), 2026-12-08" in block

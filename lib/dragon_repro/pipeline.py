@@ -22,7 +22,7 @@ from .processes import ChildFailed, run_checked
 from .training import bench, kernels
 from .training.provenance import machine_provenance
 from .training.runs import running_progress
-from .verify import bundle_entry, bundle_file, verify
+from .verify import bundle_entry, bundle_file, load_bundle, verify
 
 KERNEL = "dragon-repro"
 PROGRESS_EVERY = 60  # seconds between progress reports while runs train
@@ -136,15 +136,14 @@ def write_provenance_bundle(plan: Plan) -> Path:
     return path
 
 
-def record_regeneration(plan: Plan, seconds: float, code_state: dict, trained: int, measured: int) -> Path:
-    """What this `./run_all.sh` took, at which commit and on which machine, beside the plan's tables (the README's
-    "What it costs" reads it)."""
+def record_regeneration(plan: Plan, name: str, seconds: float, code_state: dict, **counts) -> Path:
+    """What this `./run_all.sh` took (`readme.REGENERATION_FILE`, or `readme.RETRAIN_FILE` with --retrain), at which
+    commit and on which machine, with `counts` (what it trained), beside the plan's tables: the README reads it."""
     machine = machine_provenance()
-    path = plan.folders.tables / readme.REGENERATION_FILE
+    path = plan.folders.tables / name
     write_json_atomic(path, {"seconds": round(seconds, 1), "finished": datetime.now(timezone.utc).isoformat(
-        timespec="seconds"), "commit": code_state["git_sha"], "dirty": code_state["git_dirty"], "runs_trained": trained,
-        "runs_cached": len(plan.runs) - trained, "cells_measured": measured, "jobs": plan.jobs,
-        "machine": f"{machine['device']}, {machine['cpu_count']} cores"})
+        timespec="seconds"), "commit": code_state["git_sha"], "dirty": code_state["git_dirty"], "jobs": plan.jobs,
+        "machine": f"{machine['device']}, {machine['cpu_count']} cores"} | counts)
     return path
 
 
@@ -159,6 +158,9 @@ def run_all(profile: str = "cpu", model: str | None = None, seeds: list[int] | N
     hf_logging.disable_progress_bar()  # the log gets plain lines only (building a model draws a progress bar)
     plan = resolve_plan(profile, model, seeds, jobs=default_jobs(jobs))
     reproduced = verify(plan, every_run=True, replace=replace) if retrain else True
+    if retrain:
+        record_regeneration(plan, readme.RETRAIN_FILE, time.time() - started, code_state,
+                            runs_retrained=len(load_bundle(plan)), reproduced=reproduced, replaced=replace)
     if retrain and not replace:
         print(f"[done] re-trained profile {profile} in {_clock(time.time() - started)}; the store is unchanged "
               "(--replace moves the re-trained runs in)")
@@ -168,7 +170,8 @@ def run_all(profile: str = "cpu", model: str | None = None, seeds: list[int] | N
     run_analysis(plan, cell_timeout, started)
     write_provenance_bundle(plan)
     report = build_report(plan, git=code_state)
-    record_regeneration(plan, time.time() - started, code_state, trained, measured)
+    record_regeneration(plan, readme.REGENERATION_FILE, time.time() - started, code_state, runs_trained=trained,
+                        runs_cached=len(plan.runs) - trained, cells_measured=measured)
     if plan.label in readme.PROFILES:  # the committed outputs the README's numbers come from
         print(f"[readme] rewrote {', '.join(readme.write_readme()) or 'nothing: every block current'}")
     print(f"[report] {report}\n[done] profile {profile} in {_clock(time.time() - started)}")

@@ -19,6 +19,7 @@ PROFILES = ("cpu", "transfer")  # the profiles whose committed outputs the READM
 BLOCK = re.compile(r"(?P<open><!-- generated: (?P<name>[\w-]+) -->\n)(?P<body>.*?)(?P<close><!-- end generated -->)",
                    re.S)
 REGENERATION_FILE = "regeneration.json"  # what `./run_all.sh` records of itself, beside a profile's tables
+RETRAIN_FILE = "retrain.json"  # and `./run_all.sh --retrain`
 
 
 @dataclass(frozen=True)
@@ -99,7 +100,7 @@ def verdicts(outputs: Outputs) -> str:
                           else r.text for r in rows.itertuples()],
         "ours [CI]": [_effect(r) if r["kind"] == "effect" else f"p = {r['ours']:.4f}" for _, r in rows.iterrows()],
         "seeds": rows.n_seeds.map("{:.0f}".format),
-        "verdict": [r.verdict + (", *fragile*" if r.fragile is True else "")
+        "verdict": [r.verdict + (", *fragile*" if pd.notna(r.fragile) and bool(r.fragile) else "")
                     + (f"; {r.caveat}" if pd.notna(r.caveat) else "") for r in rows.itertuples()],
         "detectable effect": [_signed(r.detectable, *UNITS.get(r.claim, (100, 1))).lstrip("+")
                               if pd.notna(r.detectable) else "" for r in rows.itertuples()],
@@ -170,30 +171,43 @@ def run_phases(outputs: Outputs) -> str:
                                   | {c: frame[c].round().astype(int) for c in PHASE_COLUMNS[1:]}))
 
 
-REGENERATION_KEYS = ["seconds", "finished", "commit", "dirty", "runs_trained", "runs_cached", "cells_measured",
-                     "machine"]
+RECORD_KEYS = ["seconds", "finished", "commit", "dirty", "machine"]
 
 
 def regeneration(outputs: Outputs) -> str:
-    """What the last `./run_all.sh` of each profile took, as it recorded itself, and its runs' own wall times."""
-    return _markdown(pd.DataFrame([_regeneration_row(outputs, profile) for profile in PROFILES]))
+    """What the last `./run_all.sh` and `./run_all.sh --retrain` of each profile took, as they recorded themselves,
+    and the stored runs' own wall times."""
+    return _markdown(pd.DataFrame([row for profile in PROFILES for row in _regeneration_rows(outputs, profile)]))
 
 
-def _regeneration_row(outputs: Outputs, profile: str) -> dict:
+def _regeneration_rows(outputs: Outputs, profile: str) -> list[dict]:
     bundle = outputs.json(outputs.figures / profile / "provenance.json", ["provenance"])
-    row = {"`./run_all.sh`": f"`--profile {profile}`",
-           "runs' own wall times, summed": _duration(sum(e["provenance"]["wall_seconds"] for e in bundle))}
-    path = outputs.tables / profile / REGENERATION_FILE
-    if not path.exists():  # outputs made before run-all recorded itself
-        return row | {"what ran": f"not recorded yet (the next `./run_all.sh --profile {profile}` records it)",
-                      "wall time": "", "at": "", "machine": ""}
-    record = outputs.json(path, REGENERATION_KEYS)
-    return row | {"what ran": f"{record['runs_trained']} runs trained, {record['runs_cached']} cached, "
-                              f"{record['cells_measured']} benchmark cells measured",
-                  "wall time": f"**{_duration(record['seconds'])}**",
-                  "at": f"`{(record['commit'] or 'no git')[:7]}`{' (dirty)' if record['dirty'] else ''}, "
-                        f"{record['finished'][:10]}",
-                  "machine": record["machine"]}
+    runs_seconds = _duration(sum(e["provenance"]["wall_seconds"] for e in bundle))
+    rows = []
+    for name, flags, what in ((REGENERATION_FILE, "", _what_ran), (RETRAIN_FILE, " --retrain", _what_retrained)):
+        path = outputs.tables / profile / name
+        row = {"`./run_all.sh`": f"`--profile {profile}{flags}`", "stored runs' own wall times, summed": runs_seconds}
+        if not path.exists():  # outputs made before run-all recorded itself
+            rows.append(row | {"what ran": f"not recorded yet (`{path.name}` beside the tables)", "wall time": "",
+                               "at": "", "machine": ""})
+            continue
+        record = outputs.json(path, RECORD_KEYS)
+        rows.append(row | {"what ran": what(record), "wall time": f"**{_duration(record['seconds'])}**",
+                           "at": f"`{(record['commit'] or 'no git')[:7]}`{' (dirty)' if record['dirty'] else ''}, "
+                                 f"{record['finished'][:10]}",
+                           "machine": record["machine"]})
+    return rows
+
+
+def _what_ran(record: dict) -> str:
+    return (f"{record['runs_trained']} runs trained, {record['runs_cached']} cached, {record['cells_measured']} "
+            "benchmark cells measured")
+
+
+def _what_retrained(record: dict) -> str:
+    return (f"{record['runs_retrained']} stored runs re-trained: "
+            + ("every one reproduced" if record["reproduced"] else "not every one reproduced (see its log)")
+            + ("; moved into the store" if record["replaced"] else ""))
 
 
 def efficiency(outputs: Outputs) -> str:
