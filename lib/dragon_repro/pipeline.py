@@ -15,6 +15,7 @@ from .executors import Executor, RunFailed, default_jobs, make_executor
 from .experiments.plan import Plan, PlannedRun, resolve_plan
 from .experiments.records import load_run
 from .gitstate import git_state
+from . import paths
 from .paths import NOTEBOOKS_DIR
 from .presentation import readme
 from .presentation.report import build_report
@@ -172,7 +173,7 @@ def run_all(profile: str = "cpu", model: str | None = None, seeds: list[int] | N
     report = build_report(plan, git=code_state)
     record_regeneration(plan, readme.REGENERATION_FILE, time.time() - started, code_state, runs_trained=trained,
                         runs_cached=len(plan.runs) - trained, cells_measured=measured)
-    if plan.label in readme.PROFILES:  # the committed outputs the README's numbers come from
+    if plan.label in readme.PROFILES and paths.OUTPUT == paths.ROOT:  # the committed outputs the README reads
         print(f"[readme] rewrote {', '.join(readme.write_readme()) or 'nothing: every block current'}")
     print(f"[report] {report}\n[done] profile {profile} in {_clock(time.time() - started)}")
     return reproduced

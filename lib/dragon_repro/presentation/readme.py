@@ -36,6 +36,7 @@ class Outputs:
         return _require(pd.read_csv(path), path, columns)
 
     def json(self, path: Path, keys: list[str]):
+        """A committed JSON file (a record, or a list of records) with the named keys, or a one-line error."""
         if not path.exists():
             raise ValueError(f"{path}: missing (the README's numbers are generated from it)")
         data = json.loads(path.read_text())
