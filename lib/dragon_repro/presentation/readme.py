@@ -254,13 +254,13 @@ def pins(outputs: Outputs) -> str:
     record = outputs.json(path, ["pins", "machine"])
     frame = _require(pd.DataFrame(record["pins"]), path,
                      ["setting", "median_step_seconds", "relative_to_default", "same_bytes_as_default"])
-    machine, libraries = record["machine"], record["machine"].get("math_libraries", {})
+    cpu, libraries = record["machine"].get("cpu", {}), record["machine"].get("math_libraries", {})
     return _markdown(pd.DataFrame({
         "setting": frame.setting, "seconds per step": frame.median_step_seconds.map("{:.3f}".format),
         "relative": frame.relative_to_default.map("{:.2f}×".format),
         "bytes": ["the same" if same else "other" for same in frame.same_bytes_as_default]})) + (
-        f"\n\n(on {machine.get('cpu', {}).get('model', '?')} with {', '.join(machine.get('cpu', {}).get('flags', []))}; "
-        f"{libraries.get('mkl', 'MKL ?')}, {libraries.get('onednn', 'oneDNN ?')}; {record.get('rounds', '?')} rounds)")
+        f"\n\n(on {cpu.get('model', '?')} with {', '.join(cpu.get('flags', []))}; {libraries.get('mkl', 'MKL ?')}, "
+        f"{libraries.get('onednn', 'oneDNN ?')}; {record.get('rounds', '?')} rounds)")
 
 
 BLOCKS = {"verdicts": verdicts, "levels": levels, "transfer": transfer, "transfer-levels": transfer_levels,
