@@ -169,6 +169,9 @@ def test_second_run_with_everything_cached_is_fast(smoke):
     assert result.returncode == 0, result.stderr[-3000:]
     assert "0 to train" in result.stdout
     assert seconds < 180  # the notebooks and the report only (131 s measured beside a cold run_all)
+    record = json.loads((output / "results" / "tables" / "smoke" / "regeneration.json").read_text())
+    assert record["runs_trained"] == 0 and record["runs_cached"] == len(planned_pairs("smoke"))
+    assert 0 < record["seconds"] <= seconds and "readme" not in result.stdout  # smoke's outputs are not the README's
 
 
 def test_a_failing_run_names_itself_its_error_and_how_to_rerun_it(tmp_path):
@@ -227,6 +230,22 @@ def test_progress_report_shows_each_training_run_and_the_time_left(tmp_path):
     assert lines[0] == "[runs] 1/3 done, 1 training, elapsed 00:10:00, about 00:10:00 left"
     assert lines[1:] == ["[runs]   overfit_stress seed 0: epoch 8/15, step 375/750"]
     assert all(ch.isprintable() for line in lines for ch in line)  # no carriage returns or escapes in a log
+
+
+def test_run_all_records_its_own_time_commit_and_machine_for_the_readme(tmp_path):
+    import dataclasses
+    from dragon_repro import pipeline
+    from dragon_repro.presentation import readme
+    plan = resolve_plan("smoke")
+    plan = dataclasses.replace(plan, folders=dataclasses.replace(plan.folders, tables=tmp_path / "smoke"))
+    path = pipeline.record_regeneration(plan, readme.REGENERATION_FILE, 75.4, {"git_sha": "0123456789ab",
+                                        "git_dirty": True}, runs_trained=2)
+    record = json.loads(path.read_text())
+    assert path == tmp_path / "smoke" / readme.REGENERATION_FILE
+    assert record | {"finished": None, "machine": None} == {
+        "seconds": 75.4, "finished": None, "commit": "0123456789ab", "dirty": True, "runs_trained": 2,
+        "jobs": plan.jobs, "machine": None}
+    assert record["machine"].endswith("cores") and record["finished"].startswith("20")
 
 
 def test_the_transfer_path_runs_task102_and_reports_the_open_question(tmp_path):

@@ -1,3 +1,4 @@
+import dataclasses
 import json
 import os
 import signal
@@ -243,3 +244,25 @@ def test_an_interrupt_that_lands_in_a_finalizer_still_interrupts():
     result = subprocess.run([sys.executable, "-c", FINALIZER_SWALLOWS_INTERRUPT], capture_output=True, text=True,
                             timeout=60)
     assert "not interrupted" not in result.stdout and "KeyboardInterrupt: SIGINT" in result.stderr
+
+
+def test_plan_runs_says_what_it_will_train_and_trains_only_that(baseline_run, small_task, capsys):
+    root, stored = baseline_run
+    plan = resolve_plan("smoke", task=small_task)
+    two = dataclasses.replace(plan, runs=(plan.planned("baseline", 0).under(root),
+                                          plan.planned("baseline", 1).under(root)))
+    capsys.readouterr()
+    first, second = runs.plan_runs(two, progress=False)
+    out, err = capsys.readouterr()
+    minutes = max(1, round(stored.provenance["wall_seconds"] / 60))
+    assert out == (f"1 of 2 runs are not in the store: training them here, one after another, about {minutes} min "
+                   "(from the stored runs of the same experiments; ./run_all.sh trains them in parallel)\n")
+    assert "training: 100%" in err and "1/1" in err  # the progress bar
+    assert first.cached and first.path == stored.path and not second.cached
+    runs.plan_runs(two, progress=False)
+    assert capsys.readouterr() == ("", ""), "nothing missing: nothing said"
+
+
+def test_a_run_with_no_stored_run_of_its_experiment_is_estimated_at_the_stated_rate(small_task, tmp_path):
+    planned = smoke_run(small_task, "optimized").under(tmp_path)
+    assert runs.expected_seconds(planned) == (runs.FALLBACK_SECONDS_PER_EPOCH * planned.config.training.epochs, False)

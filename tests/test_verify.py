@@ -112,3 +112,44 @@ def test_first_parting_names_the_first_differing_digest():
     here = digests[:2] + [digests[2] | {"loss": "0x1p-2"}]
     assert first_parting(digests, here) == (5, "parts at optimizer step 5 (step digest; equal up to step 2)")
     assert first_parting([], here)[0] is None
+
+
+def stored_files(committed) -> dict:
+    """Every file of the run store, with its bytes and modification time."""
+    runs = committed / "results" / "runs"
+    return {p: (p.read_bytes(), p.stat().st_mtime_ns) for p in runs.rglob("*") if p.is_file()}
+
+
+def test_run_all_retrain_reports_each_run_and_leaves_the_store_untouched(committed):
+    before = stored_files(committed)
+    result = cli(committed, "-m", "dragon_repro", "run-all", "--profile", "smoke", "--retrain")
+    assert result.returncode == 0, result.stderr
+    assert "baseline seed 0: identical" in result.stdout and "the store is unchanged" in result.stdout
+    assert "verdicts on the re-trained runs" in result.stdout or "no committed verdicts" in result.stdout
+    assert stored_files(committed) == before
+    assert not list((committed / "results").glob(".verify-*")), "the scratch cache is removed"
+
+
+def test_retrain_replace_moves_a_run_that_is_not_identical_into_the_store(committed):
+    (stored,) = {p.parent for p in (committed / "results" / "runs").rglob("provenance.json")}
+    (stored / "marker").write_text("the stored copy")
+
+    def nudged(entry):  # the stored run now reads as machine noise against the bundle
+        entry["results_sha256"]["predictions.csv"] = "0" * 64
+    replace = ("from dragon_repro.experiments.plan import resolve_plan\nfrom dragon_repro.verify import verify\n"
+               "verify(resolve_plan('smoke'), every_run=True, replace=True)")
+    result = verify_with_bundle(committed, nudged)  # without --replace: the store is kept
+    assert result.returncode == 0 and (stored / "marker").exists()
+    bundle_path = committed / "figures" / "smoke" / "provenance.json"
+    original = bundle_path.read_text()
+    bundle = json.loads(original)
+    nudged(bundle[0])
+    bundle_path.write_text(json.dumps(bundle))
+    try:
+        result = cli(committed, "-c", replace)
+    finally:
+        bundle_path.write_text(original)
+    assert result.returncode == 0, result.stderr
+    assert "replaced 1 run(s)" in result.stdout
+    assert stored.is_dir() and not (stored / "marker").exists(), "the re-trained copy took the stored one's place"
+    assert not list((committed / "results").glob(".verify-*"))

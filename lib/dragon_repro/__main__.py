@@ -1,4 +1,4 @@
-"""Command line: `python -m dragon_repro {data,validate,train,predict,shaped,bench,verify,selftest,run-all}`."""
+"""Command line: `python -m dragon_repro {data,validate,train,predict,shaped,bench,verify,selftest,run-all,readme}`."""
 
 import argparse
 import json
@@ -64,8 +64,11 @@ def cmd_predict(args) -> None:
 def cmd_run_all(args) -> None:
     from .experiments.plan import parse_seeds
     from .pipeline import run_all
-    run_all(args.profile, args.model, parse_seeds(args.seeds), args.jobs, args.cell_timeout, args.executor,
-            args.address)
+    if args.replace and not args.retrain:
+        raise ValueError("--replace goes with --retrain: it moves the re-trained runs into the store")
+    if not run_all(args.profile, args.model, parse_seeds(args.seeds), args.jobs, args.cell_timeout, args.executor,
+                   args.address, args.retrain, args.replace):
+        raise SystemExit(1)
 
 
 def cmd_shaped(args) -> None:
@@ -134,6 +137,19 @@ def cmd_selftest(args) -> None:
     _, ok = selftest(args.profile, args.model, Path(args.out) if args.out else None)
     if not ok:
         raise SystemExit(1)
+
+
+def cmd_readme(args) -> None:
+    from .presentation import readme
+    if args.check:
+        stale = readme.stale_blocks(readme.README.read_text())
+        if stale:
+            raise ValueError(f"{readme.README}: generated blocks differ from the committed outputs: {', '.join(stale)} "
+                             "(python -m dragon_repro readme rewrites them)")
+        print(f"{readme.README}: every generated block matches the committed outputs")
+        return
+    changed = readme.write_readme()
+    print(f"{readme.README}: " + (f"rewrote {', '.join(changed)}" if changed else "every generated block current"))
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -216,7 +232,17 @@ def build_parser() -> argparse.ArgumentParser:
                    help="local: each run in a process here (default); ray: each run a task on a Ray cluster")
     p.add_argument("--address", help="with --executor ray: the cluster's address (default: start a local cluster of "
                                      "--jobs CPUs)")
+    p.add_argument("--retrain", action="store_true",
+                   help="re-train every stored run from scratch into a scratch cache, say how each compares with the "
+                        "stored one and which verdicts would change; the store is left as it is")
+    p.add_argument("--replace", action="store_true",
+                   help="with --retrain: move the re-trained runs into the store, then rebuild the outputs from them")
     p.set_defaults(handler=cmd_run_all)
+
+    p = commands.add_parser("readme", help="rewrite the README's generated blocks from the committed tables and "
+                                           "figures (./run_all.sh does, for the profiles the README reads)")
+    p.add_argument("--check", action="store_true", help="instead: name the blocks that differ, and fail if any does")
+    p.set_defaults(handler=cmd_readme)
     return parser
 
 

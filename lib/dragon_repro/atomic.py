@@ -49,13 +49,14 @@ def staged_dir(final: Path):
     staging.mkdir()
     try:
         yield staging
-        _replace_dir(staging, final)
+        replace_dir(staging, final)
     except BaseException:
         shutil.rmtree(staging, ignore_errors=True)
         raise
 
 
-def _replace_dir(staging: Path, final: Path) -> None:
+def replace_dir(staging: Path, final: Path) -> None:
+    """Move a finished folder into place, replacing any older copy (on one filesystem: a rename)."""
     if final.exists():
         old = final.with_name(f".{final.name}.old")
         shutil.rmtree(old, ignore_errors=True)

@@ -4,6 +4,7 @@ this machine, or a task each on a Ray cluster), the analysis notebooks through p
 import json
 import sys
 import time
+from datetime import datetime, timezone
 from concurrent.futures import FIRST_COMPLETED, ThreadPoolExecutor, as_completed, wait
 from pathlib import Path
 
@@ -14,12 +15,15 @@ from .executors import Executor, RunFailed, default_jobs, make_executor
 from .experiments.plan import Plan, PlannedRun, resolve_plan
 from .experiments.records import load_run
 from .gitstate import git_state
+from . import paths
 from .paths import NOTEBOOKS_DIR
+from .presentation import readme
 from .presentation.report import build_report
 from .processes import ChildFailed, run_checked
 from .training import bench, kernels
+from .training.provenance import machine_provenance
 from .training.runs import running_progress
-from .verify import bundle_entry, bundle_file
+from .verify import bundle_entry, bundle_file, load_bundle, verify
 
 KERNEL = "dragon-repro"
 PROGRESS_EVERY = 60  # seconds between progress reports while runs train
@@ -45,10 +49,10 @@ def _clock(seconds: float) -> str:
     return time.strftime("%H:%M:%S", time.gmtime(seconds))
 
 
-def run_experiments(plan: Plan, executor: Executor, started: float) -> None:
+def run_experiments(plan: Plan, executor: Executor, started: float) -> tuple[int, int]:
     """Each missing run once through `executor`, longest first, and each missing benchmark cell on this machine, the
     short cells last (locally they share the `plan.jobs` slots). A failed run is reported once the others have
-    finished; an interrupt cancels every run not finished."""
+    finished; an interrupt cancels every run not finished. Returns how many runs were trained and cells measured."""
     todo = sorted((r for r in plan.runs if not r.done), key=run_cost, reverse=True)
     cells = [c for c in bench.plan_cells(plan) if not bench.cell_file(c, plan.folders.bench).exists()]
     print(f"[runs] {len(plan.runs)} planned, {len(plan.runs) - len(todo)} cached, {len(todo)} to train; "
@@ -83,6 +87,7 @@ def run_experiments(plan: Plan, executor: Executor, started: float) -> None:
         raise
     if failed:
         raise RunFailed("\n".join(map(str, failed)))
+    return len(todo), len(cells)
 
 
 def run_cost(planned: PlannedRun) -> float:
@@ -132,14 +137,43 @@ def write_provenance_bundle(plan: Plan) -> Path:
     return path
 
 
+def record_regeneration(plan: Plan, name: str, seconds: float, code_state: dict, **counts) -> Path:
+    """What this `./run_all.sh` took (`readme.REGENERATION_FILE`, or `readme.RETRAIN_FILE` with --retrain), at which
+    commit and on which machine, with `counts` (what it trained), beside the plan's tables: the README reads it."""
+    machine = machine_provenance()
+    path = plan.folders.tables / name
+    write_json_atomic(path, {"seconds": round(seconds, 1), "finished": datetime.now(timezone.utc).isoformat(
+        timespec="seconds"), "commit": code_state["git_sha"], "dirty": code_state["git_dirty"], "jobs": plan.jobs,
+        "machine": f"{machine['device']}, {machine['cpu_count']} cores"} | counts)
+    return path
+
+
 def run_all(profile: str = "cpu", model: str | None = None, seeds: list[int] | None = None, jobs: int | None = None,
-            cell_timeout: int = 7200, executor: str = "local", address: str | None = None) -> None:
+            cell_timeout: int = 7200, executor: str = "local", address: str | None = None, retrain: bool = False,
+            replace: bool = False) -> bool:
+    """Every missing run, the analysis, the report. With `retrain`, first re-train every stored run from scratch
+    (`verify --all`): how each compares and which verdicts would change; without `replace` that is all (the store is
+    left as it is), with it the re-trained runs move into the store and the outputs are rebuilt from them. False when
+    a re-trained run did not reproduce."""
     started, code_state = time.time(), git_state()  # before any output is written: the code's own state
     hf_logging.disable_progress_bar()  # the log gets plain lines only (building a model draws a progress bar)
     plan = resolve_plan(profile, model, seeds, jobs=default_jobs(jobs))
+    reproduced = verify(plan, every_run=True, replace=replace) if retrain else True
+    if retrain:
+        record_regeneration(plan, readme.RETRAIN_FILE, time.time() - started, code_state,
+                            runs_retrained=len(load_bundle(plan)), reproduced=reproduced, replaced=replace)
+    if retrain and not replace:
+        print(f"[done] re-trained profile {profile} in {_clock(time.time() - started)}; the store is unchanged "
+              "(--replace moves the re-trained runs in)")
+        return reproduced
     with make_executor(executor, plan, cell_timeout, address) as runs:
-        run_experiments(plan, runs, started)
+        trained, measured = run_experiments(plan, runs, started)
     run_analysis(plan, cell_timeout, started)
     write_provenance_bundle(plan)
     report = build_report(plan, git=code_state)
+    record_regeneration(plan, readme.REGENERATION_FILE, time.time() - started, code_state, runs_trained=trained,
+                        runs_cached=len(plan.runs) - trained, cells_measured=measured)
+    if plan.label in readme.PROFILES and paths.OUTPUT == paths.ROOT:  # the committed outputs the README reads
+        print(f"[readme] rewrote {', '.join(readme.write_readme()) or 'nothing: every block current'}")
     print(f"[report] {report}\n[done] profile {profile} in {_clock(time.time() - started)}")
+    return reproduced

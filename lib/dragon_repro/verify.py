@@ -1,4 +1,5 @@
-"""`python -m dragon_repro verify`: re-train committed runs into a scratch cache and say how each compares.
+"""`python -m dragon_repro verify` and `./run_all.sh --retrain`: re-train committed runs into a scratch cache and say
+how each compares; `--retrain --replace` then moves the re-trained runs into the store.
 
 The committed bundle (`figures/<profile>/provenance.json`) holds, for every run behind the figures: its config
 hash and provenance, the sha256 of its predictions.csv and metrics.json, the hash of its predicted labels, its class
@@ -19,6 +20,7 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
+from .atomic import replace_dir
 from .experiments.plan import Plan
 from .experiments.records import Run
 from .hashing import sha256_hex
@@ -152,20 +154,35 @@ def seed_spreads(entries: list[dict]) -> dict[str, dict[str, float]]:
 
 # ---------------------------------------------------------------- the command
 
-def verify(plan: Plan, n_runs: int = 1, every_run: bool = False) -> bool:
-    """Re-train the n cheapest committed runs of a plan (or all) into a scratch cache (removed afterwards) and print
-    each one's comparison; with every run, say whether any committed verdict would change. True when every run is
-    reproduced (identical or machine noise)."""
+def verify(plan: Plan, n_runs: int = 1, every_run: bool = False, replace: bool = False) -> bool:
+    """Re-train the n cheapest committed runs of a plan (or all) into a scratch cache beside the store (removed
+    afterwards) and print each one's comparison; with every run, say whether any committed verdict would change; with
+    `replace`, move each re-trained run that is not identical into the store, once all have trained. True when every
+    run is reproduced (identical or machine noise)."""
     bundle = load_bundle(plan)
     entries = bundle if every_run else cheapest(bundle, n_runs)
     spreads = seed_spreads(bundle)
-    with tempfile.TemporaryDirectory(prefix="dragon-repro-verify-") as scratch:
+    plan.folders.runs.mkdir(parents=True, exist_ok=True)
+    with tempfile.TemporaryDirectory(prefix=".verify-", dir=plan.folders.runs.parent) as scratch:
         results = [_verify_one(entry, plan, Path(scratch), spreads.get(entry["experiment"])) for entry in entries]
         kinds = pd.Series([comparison.kind for comparison, _ in results]).value_counts()
         print("[verify] " + ", ".join(f"{n} {kind}" for kind, n in kinds.items()), flush=True)
         if every_run:
             _report_verdict_changes(plan, [run for _, run in results])
+        if replace:
+            _replace_in_store(plan, results)
     return all(comparison.reproduced for comparison, _ in results)
+
+
+def _replace_in_store(plan: Plan, results: list[tuple[Comparison, Run]]) -> None:
+    """Each re-trained run that is not identical to its stored copy moved into the store, one rename each."""
+    moved = [run for comparison, run in results if comparison.kind != "identical"]
+    for run in moved:
+        target = plan.folders.runs / run.path.parent.name / run.path.name
+        target.parent.mkdir(parents=True, exist_ok=True)
+        replace_dir(run.path, target)
+    print(f"[verify] replaced {len(moved)} run(s) in {plan.folders.runs} ({len(results) - len(moved)} identical "
+          "kept as stored)", flush=True)
 
 
 def _verify_one(entry: dict, plan: Plan, scratch: Path, spread: dict | None) -> tuple[Comparison, Run]:

@@ -11,6 +11,7 @@ from pathlib import Path
 import pandas as pd
 import torch
 from accelerate import PartialState
+from tqdm.auto import tqdm
 
 from .. import NATIVE_CPU
 from ..atomic import staged_dir, staging_dirs, write_json_atomic
@@ -56,8 +57,40 @@ def load_or_run(planned: PlannedRun, progress: bool = True, save_model: bool = T
 
 
 def plan_runs(plan: Plan, progress: bool = True) -> list[Run]:
-    """Every run of a plan: from the cache, or trained now."""
-    return [load_or_run(planned, progress) for planned in plan.runs]
+    """Every run of a plan: from the cache, or trained now. What is missing is first announced (how many runs, about
+    how long), then trained one after another with a progress bar; nothing is said when nothing is missing."""
+    missing, trained = [planned for planned in plan.runs if not planned.done], {}
+    if missing:
+        estimates = [expected_seconds(planned) for planned in missing]
+        guessed = sum(1 for _, from_stored in estimates if not from_stored)
+        print(f"{len(missing)} of {len(plan.runs)} runs are not in the store: training them here, one after another, "
+              f"about {_minutes(sum(s for s, _ in estimates))} ("
+              + ("from the stored runs of the same experiments" if not guessed else
+                 f"{guessed} at a rough {FALLBACK_SECONDS_PER_EPOCH} s per epoch: no stored run of theirs to go by")
+              + "; ./run_all.sh trains them in parallel)", flush=True)
+        bar = tqdm(missing, desc="training", unit="run")
+        trained = {planned.path: load_or_run(planned, progress) for planned in bar}
+    return [trained.get(planned.path) or load_or_run(planned, progress) for planned in plan.runs]
+
+
+FALLBACK_SECONDS_PER_EPOCH = 40  # the cpu profile's baseline on one core; a rough rate where nothing better is stored
+
+
+def expected_seconds(planned: PlannedRun) -> tuple[float, bool]:
+    """How long a run should take: the median wall time of the stored runs of its experiment and model, or the rough
+    rate per epoch; and whether it came from stored runs."""
+    seconds = []
+    for provenance in planned.path.parent.glob("*/provenance.json"):
+        config = json.loads((provenance.parent / "config.json").read_text())
+        if config.get("model") == planned.config.model:
+            seconds.append(json.loads(provenance.read_text())["wall_seconds"])
+    if seconds:
+        return float(pd.Series(seconds).median()), True
+    return FALLBACK_SECONDS_PER_EPOCH * planned.config.training.epochs, False
+
+
+def _minutes(seconds: float) -> str:
+    return f"{seconds / 3600:.1f} h" if seconds >= 5400 else f"{max(1, round(seconds / 60))} min"
 
 
 @contextmanager
