@@ -29,7 +29,7 @@ from transformers import AutoConfig
 from .. import NATIVE_CPU
 from ..atomic import write_json_atomic
 from ..experiments.plan import HASHED_PACKAGES, Plan, code_version
-from ..hashing import files_hash, value_hash
+from ..hashing import value_hash
 from ..modeling.batching import length_grouped_batches, padded_length, window_multiple
 from ..modeling.exact_attention import windows
 from ..modeling.model import load_tokenizer, resolve_model
@@ -46,7 +46,6 @@ BATCHING = {  # each way of batching an epoch: what a batch is padded to, and wh
 }
 EXACT_GRID = 128  # an exact-path batch is timed at its length rounded up to this: an upper bound on its cost
 N_RESAMPLES = 10_000
-BENCH_FILES = (Path(__file__), Path(__file__).with_name("measure.py"))
 
 
 # ---------------------------------------------------------------- the plan: which cells a profile measures
@@ -109,14 +108,9 @@ def batch_plan(model: str, max_length: int, mode: str, batch_size: int, seed: in
 # ---------------------------------------------------------------- the cache
 
 def cell_hash(cell) -> str:
-    return value_hash({"kind": type(cell).__name__, **asdict(cell), "code": code_version(), "native_cpu": NATIVE_CPU,
-                       "bench": bench_version(), "packages": {p: version(p) for p in HASHED_PACKAGES}})
-
-
-@lru_cache(maxsize=1)
-def bench_version() -> str:
-    """The benchmark's own code, hashed once per process (a cell's file name must not change while it runs)."""
-    return files_hash(BENCH_FILES)
+    return value_hash({"kind": type(cell).__name__, **asdict(cell), "code": code_version("run"),
+                       "native_cpu": NATIVE_CPU, "bench": code_version("bench"),
+                       "packages": {p: version(p) for p in HASHED_PACKAGES}})
 
 
 def cell_file(cell, root: Path) -> Path:
