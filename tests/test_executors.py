@@ -67,6 +67,21 @@ def test_without_jobs_there_is_one_job_per_visible_gpu_and_cpu_is_as_before(smok
         assert [local.devices.get() for _ in range(2)] == [None, None]  # a child gets no CUDA_VISIBLE_DEVICES
 
 
+def test_a_runs_process_checks_the_key_its_driver_planned(smoke_plan, tmp_path, monkeypatch, capsys):
+    from dragon_repro import __main__, paths
+    planned, sent = smoke_plan.runs[0], []
+    monkeypatch.setattr(executors, "run_checked", lambda command, *a, **k: sent.append(command))
+    executors.train_in_process(planned, smoke_plan, timeout=60)
+    config = json.loads(sent[0][sent[0].index("--config") + 1])
+    assert config["config_hash"] == planned.hash  # the driver hands the child the key it planned
+    monkeypatch.setattr(paths, "RUNS_DIR", tmp_path)
+    monkeypatch.setattr(__main__, "install_interrupts", lambda: None)  # pytest's own handlers stay
+    assert __main__.main(["train", "--config", json.dumps(config | {"config_hash": "0123456789ab"})]) == 2
+    error = capsys.readouterr().err.strip()
+    assert "0123456789ab" in error and planned.hash in error and "\n" not in error  # both keys, one line
+    assert not any(tmp_path.iterdir())  # nothing trained
+
+
 def test_provenance_names_the_gpus_a_run_was_given(monkeypatch):
     monkeypatch.setenv("CUDA_VISIBLE_DEVICES", "3")
     assert machine_provenance()["cuda_visible_devices"] == "3"

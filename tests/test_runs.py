@@ -1,9 +1,11 @@
 import json
 import os
+import shutil
 import signal
 import subprocess
 import sys
 import time
+from pathlib import Path
 
 import pandas as pd
 import pytest
@@ -12,6 +14,7 @@ from dragon_repro.experiments.config import load_experiments
 from dragon_repro.experiments.plan import resolve_plan
 from dragon_repro.tasks import data
 from dragon_repro.training import runs
+from dragon_repro.training.predict import predict_with_run
 
 RUN_FILES = {"config.json", "metrics.json", "predictions.csv", "history.json", "provenance.json", "model"}
 
@@ -184,6 +187,56 @@ def test_a_multiclass_task_trains_scores_and_predicts_the_dragon_way(shared_drag
     DragonEval(ground_truth_path=tmp_path / "gt", predictions_path=tmp_path / "pred",
                output_file=tmp_path / "metrics.json", folds=[0], tasks=["Task102_Example_sl_mc_clf"]).evaluate()
     assert json.loads((tmp_path / "metrics.json").read_text())["aggregates"]["Task102_Example_sl_mc_clf"]["mean"] < 1
+
+
+def stored_copy(run, root):
+    """A run as the store ships it: every file but its weights, under `root` as under results/runs."""
+    return Path(shutil.copytree(run.path, root / run.path.parent.name / run.path.name,
+                                ignore=shutil.ignore_patterns("model")))
+
+
+@pytest.mark.parametrize("damage", ["changed", "truncated", "removed", "provenance truncated"])
+def test_a_stored_run_is_trusted_only_while_its_files_hash_to_its_provenance(baseline_run, small_task, tmp_path,
+                                                                             monkeypatch, damage):
+    _, run = baseline_run
+    stored = stored_copy(run, tmp_path)
+    assert runs.load_run(stored).metrics == run.metrics  # untouched: it loads
+    assert set(run.provenance["files"]) == {"config.json", "metrics.json", "predictions.csv", "history.json"}
+    name = {"changed": "metrics.json", "truncated": "predictions.csv", "removed": "history.json",
+            "provenance truncated": "provenance.json"}[damage]
+    path = stored / name
+    if damage == "changed":
+        path.write_text(path.read_text().replace('"n": ', '"n": 1', 1))  # 16 cases read as 116
+    elif damage == "removed":
+        path.unlink()
+    else:
+        path.write_bytes(path.read_bytes()[:len(path.read_bytes()) // 2])
+    with pytest.raises(ValueError) as error:
+        runs.load_run(stored)
+    assert str(path) in str(error.value) and "\n" not in str(error.value)
+    monkeypatch.setattr(runs, "fine_tune", lambda *a, **k: pytest.fail("a damaged run must not be trained over"))
+    planned = smoke_run(small_task).under(tmp_path)
+    assert planned.path == stored and planned.done
+    with pytest.raises(ValueError, match=name):
+        runs.load_or_run(planned, progress=False)
+
+
+def test_a_stored_run_without_weights_names_the_command_that_retrains_it(baseline_run, small_task, tmp_path,
+                                                                          monkeypatch):
+    from dragon_repro import __main__, paths
+    _, run = baseline_run
+    stored = stored_copy(run, tmp_path)
+    with pytest.raises(FileNotFoundError) as error:
+        predict_with_run(stored, small_task)
+    message = str(error.value)
+    assert "ships without its weights" in message and "\n" not in message
+    command = message.split("with: ")[1].split()
+    assert command[:3] == ["python", "-m", "dragon_repro"]
+    monkeypatch.setattr(paths, "RUNS_DIR", tmp_path)  # the command as given, with this test's run store
+    monkeypatch.setattr(__main__, "install_interrupts", lambda: None)  # pytest's own handlers stay
+    assert __main__.main(command[3:]) == 0
+    assert (stored / "model").is_dir()  # the same folder, now with its weights
+    assert runs.load_run(stored).metrics == run.metrics
 
 
 def test_predict_with_bad_data_writes_nothing(baseline_run, tmp_path):

@@ -16,7 +16,7 @@ from sklearn.pipeline import make_pipeline
 
 from ..atomic import staged_dir, write_json_atomic
 from ..experiments.plan import Plan, code_version, data_fingerprint
-from ..experiments.records import Run, load_run
+from ..experiments.records import Run, load_run, seal
 from ..hashing import value_hash
 from ..tasks import data
 from ..tasks.labels import rule_class, rule_says_true
@@ -82,10 +82,10 @@ def plan_references(plan: Plan, tokenizer) -> list[Run]:
 
 
 def _write_run(folder: Path, run: Run) -> None:
-    for name, value in (("config", run.config), ("metrics", run.metrics), ("history", run.history),
-                        ("provenance", run.provenance)):
+    for name, value in (("config", run.config), ("metrics", run.metrics), ("history", run.history)):
         write_json_atomic(folder / f"{name}.json", value)
     run.predictions.to_csv(folder / "predictions.csv", index=False)
+    seal(folder, run.provenance)
 
 
 def reference_runs(task: data.Task, tokenizer, evaluation_subset: int | None = None,
