@@ -182,5 +182,5 @@ def test_the_code_hash_reads_code_not_the_dump_format():
     assert "lineno" not in json.dumps(canonical) and "type_params" not in json.dumps(canonical)
     assert canonical == ["Module", {"body": [["FunctionDef", {
         "name": "'f'", "args": ["arguments", {"args": [["arg", {"arg": "'x'"}]]}],
-        "body": [["Return", {"value": ["BinOp", {"left": ["Name", {"id": "'x'", "ctx": ["Load", {}]}], "op": ["Add", {}],
-                                                  "right": ["Constant", {"value": "1"}]}]}]]}]]}]
+        "body": [["Return", {"value": ["BinOp", {"left": ["Name", {"id": "'x'", "ctx": ["Load", {}]}],
+                                                  "op": ["Add", {}], "right": ["Constant", {"value": "1"}]}]}]]}]]}]

@@ -296,3 +296,20 @@ def test_an_interrupt_that_lands_in_a_finalizer_still_interrupts():
     result = subprocess.run([sys.executable, "-c", FINALIZER_SWALLOWS_INTERRUPT], capture_output=True, text=True,
                             timeout=60)
     assert "not interrupted" not in result.stdout and "KeyboardInterrupt: SIGINT" in result.stderr
+
+
+def test_git_tracks_the_run_store_but_never_weights():
+    from dragon_repro.paths import ROOT
+    git = lambda *args: subprocess.run(["git", *args], cwd=ROOT, capture_output=True, text=True)  # noqa: E731
+    run = "results/runs/baseline/0-0123456789ab"
+    stored = [f"{run}/{name}" for name in ("config.json", "metrics.json", "predictions.csv", "history.json",
+                                           "provenance.json")]
+    stored += ["results/bench/steps-embedded-512-0123456789ab/cell.json",
+               "results/references/Task-0123456789ab/rule/config.json"]
+    weights = [f"{run}/model/model.safetensors", f"{run}/model/config.json", "lib/model.bin", "checkpoint.pt"]
+    assert [path for path in stored if git("check-ignore", "-q", "--no-index", path).returncode == 0] == []
+    assert [path for path in weights if git("check-ignore", "-q", "--no-index", path).returncode != 0] == []
+    tracked = git("ls-files", "-z").stdout.split("\0")
+    assert len(tracked) > 100  # the repository's own files: the listing worked
+    assert [p for p in tracked if p.endswith((".safetensors", ".bin", ".pt")) or "/model/" in p] == []
+    assert [p for p in tracked if p.startswith("results/") and (ROOT / p).stat().st_size > 5_000_000] == []
