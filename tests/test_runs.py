@@ -313,3 +313,12 @@ def test_git_tracks_the_run_store_but_never_weights():
     assert len(tracked) > 100  # the repository's own files: the listing worked
     assert [p for p in tracked if p.endswith((".safetensors", ".bin", ".pt")) or "/model/" in p] == []
     assert [p for p in tracked if p.startswith("results/") and (ROOT / p).stat().st_size > 5_000_000] == []
+
+
+def test_a_stored_configs_generated_task_folder_is_this_checkouts_own(monkeypatch, tmp_path):
+    from dragon_repro import __main__
+    monkeypatch.setattr(data, "ensure_task", lambda name: tmp_path / name)  # (generated here on first use)
+    made_elsewhere = "/another/clone/data/Task102_Example_sl_mc_clf-repro"
+    assert __main__._task_here(made_elsewhere) == str(tmp_path / "Task102_Example_sl_mc_clf")
+    assert __main__._task_here("/another/clone/my-task") == "/another/clone/my-task"  # any other folder: as given
+    assert __main__._task_here(str(tmp_path)) == str(tmp_path)

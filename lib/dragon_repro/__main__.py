@@ -6,6 +6,7 @@ import os
 import signal
 import sys
 import threading
+from dataclasses import replace
 from pathlib import Path
 
 import yaml
@@ -33,6 +34,7 @@ def cmd_train(args) -> None:
     if args.config:  # a whole config and its key, as the pipeline hands it to a run's process, or a config.json
         settings = json.loads(args.config if args.config.lstrip().startswith("{") else Path(args.config).read_text())
         key, config = settings.pop("config_hash", None), ExperimentConfig.from_settings(settings)
+        config = replace(config, task=_task_here(config.task))
         if key is not None:
             check_key(config, key)
         planned = PlannedRun.of(config, RUNS_DIR)
@@ -47,6 +49,14 @@ def cmd_train(args) -> None:
         print(("cached: " if run.cached else "trained: ") + str(run.path))
         print(json.dumps({split: {k: v for k, v in m.items() if k not in ("by_length", "confusion")}
                           for split, m in run.metrics.items()}, indent=2))
+
+
+def _task_here(task: str) -> str:
+    """A config's task folder on this machine. A stored run's config names the folder it was made in; for a generated
+    task missing there, this checkout's own folder stands in (written on first use): the key check confirms that it
+    holds the same data."""
+    generated = [name for name in data.GENERATED_TASKS if Path(task).name == data.default_folder(name).name]
+    return str(data.ensure_task(generated[0])) if generated and not Path(task).is_dir() else task
 
 
 def _setting(item: str) -> tuple[str, object]:
