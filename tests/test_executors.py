@@ -19,6 +19,7 @@ import torch
 
 from dragon_repro import executors, pipeline
 from dragon_repro.atomic import staging_dirs
+from dragon_repro.experiments.records import load_run
 from dragon_repro.modeling.local_models import ensure_tiny_model
 from dragon_repro.training.provenance import machine_provenance
 
@@ -136,7 +137,7 @@ def test_runs_made_on_ray_are_byte_identical_to_local_ones(cluster, smoke_plan, 
         assert {p.name for p in there.path.iterdir()} == {p.name for p in here.path.iterdir()} >= {"model"}
         for name in ("predictions.csv", "metrics.json", "config.json"):  # config.json names the driver's folders
             assert (there.path / name).read_bytes() == (here.path / name).read_bytes(), (there.path, name)
-        provenance = json.loads((there.path / "provenance.json").read_text())
+        provenance = load_run(there.path).provenance  # sealed as a local run is, its config.json as sent back
         assert provenance["device"].startswith("cpu") and "cuda_visible_devices" in provenance
 
 

@@ -21,6 +21,7 @@ from . import NATIVE_CPU
 from .atomic import staged_dir, write_json_atomic
 from .experiments.config import ExperimentConfig
 from .experiments.plan import Plan, PlannedRun, check_key
+from .experiments.records import PROVENANCE, seal
 from .processes import ChildFailed, run_checked
 from .training import bench
 from .training.runs import load_or_run, running_progress
@@ -220,6 +221,7 @@ def train_on_worker(settings: dict, run_hash: str, task_files: dict, model_files
             load_or_run(planned, progress=False)
         record = json.loads((planned.path / "config.json").read_text())
         write_json_atomic(planned.path / "config.json", record | {"task": config.task, "model": config.model})
+        seal(planned.path, json.loads((planned.path / PROVENANCE).read_text()))  # config.json changed: sealed anew
         return folder_files(planned.path)
 
 
