@@ -88,6 +88,10 @@ def test_a_step_cell_measures_each_timed_step_and_is_cached(tmp_path, monkeypatc
     assert result["provenance"]["torch_threads"] == 1  # the runs' own thread count
     monkeypatch.setattr(bench, "measure_in_child", lambda *a: pytest.fail("a cached cell must not be measured"))
     assert bench.load_or_measure([cell], root=tmp_path, progress=False) == [result]
+    stored = bench.cell_folder(cell, tmp_path) / bench.CELL_FILE  # sealed like a run: a changed file is named
+    stored.write_text(stored.read_text().replace('"step_seconds": [', '"step_seconds": [0.0, ', 1))
+    with pytest.raises(ValueError, match=f"{stored}: missing or changed"):
+        bench.load_or_measure([cell], root=tmp_path, progress=False)
 
 
 def test_an_epoch_cell_times_our_loop_and_the_hf_trainer(tmp_path):

@@ -19,6 +19,7 @@ import torch
 
 from dragon_repro import executors, pipeline
 from dragon_repro.atomic import staging_dirs
+from dragon_repro.experiments.records import load_run
 from dragon_repro.modeling.local_models import ensure_tiny_model
 from dragon_repro.training.provenance import machine_provenance
 
@@ -65,6 +66,21 @@ def test_without_jobs_there_is_one_job_per_visible_gpu_and_cpu_is_as_before(smok
     assert executors.default_jobs(None) is None  # the profile's jobs, or one per core
     with executors.LocalExecutor(dataclasses.replace(smoke_plan, jobs=2), timeout=60) as local:
         assert [local.devices.get() for _ in range(2)] == [None, None]  # a child gets no CUDA_VISIBLE_DEVICES
+
+
+def test_a_runs_process_checks_the_key_its_driver_planned(smoke_plan, tmp_path, monkeypatch, capsys):
+    from dragon_repro import __main__, paths
+    planned, sent = smoke_plan.runs[0], []
+    monkeypatch.setattr(executors, "run_checked", lambda command, *a, **k: sent.append(command))
+    executors.train_in_process(planned, smoke_plan, timeout=60)
+    config = json.loads(sent[0][sent[0].index("--config") + 1])
+    assert config["config_hash"] == planned.hash  # the driver hands the child the key it planned
+    monkeypatch.setattr(paths, "RUNS_DIR", tmp_path)
+    monkeypatch.setattr(__main__, "install_interrupts", lambda: None)  # pytest's own handlers stay
+    assert __main__.main(["train", "--config", json.dumps(config | {"config_hash": "0123456789ab"})]) == 2
+    error = capsys.readouterr().err.strip()
+    assert "0123456789ab" in error and planned.hash in error and "\n" not in error  # both keys, one line
+    assert not any(tmp_path.iterdir())  # nothing trained
 
 
 def test_provenance_names_the_gpus_a_run_was_given(monkeypatch):
@@ -121,7 +137,7 @@ def test_runs_made_on_ray_are_byte_identical_to_local_ones(cluster, smoke_plan, 
         assert {p.name for p in there.path.iterdir()} == {p.name for p in here.path.iterdir()} >= {"model"}
         for name in ("predictions.csv", "metrics.json", "config.json"):  # config.json names the driver's folders
             assert (there.path / name).read_bytes() == (here.path / name).read_bytes(), (there.path, name)
-        provenance = json.loads((there.path / "provenance.json").read_text())
+        provenance = load_run(there.path).provenance  # sealed as a local run is, its config.json as sent back
         assert provenance["device"].startswith("cpu") and "cuda_visible_devices" in provenance
 
 

@@ -1,7 +1,9 @@
 """The resolved plan: read once per process, handed down, and the same for every caller."""
 
+import ast
 import json
 import os
+import shutil
 import subprocess
 import sys
 from dataclasses import replace
@@ -9,7 +11,9 @@ from pathlib import Path
 
 import pytest
 
-from dragon_repro.experiments.plan import PlannedRun, resolve_plan
+from dragon_repro import hashing
+from dragon_repro.experiments.plan import PACKAGE_DIR, RESULT_CODE, PlannedRun, code_files, resolve_plan
+from dragon_repro.hashing import code_hash
 from dragon_repro.paths import ROOT
 
 # Counts the files opened whose name ends with each of sys.argv[1:] (an audit hook sees every open()), then runs
@@ -123,3 +127,60 @@ def test_verify_retrains_a_task102_run_on_a_clone_without_data(tmp_path):
     result = cli("verify", "--profile", "smoke-transfer", output=tmp_path)
     assert "baseline seed 0: identical" in result.stdout
     assert (tmp_path / "data" / "Task102_Example_sl_mc_clf-repro").is_dir()
+
+
+def code_keys(root: Path) -> dict[str, str]:
+    """Every kind of result's code key (runs, reference points, benchmark cells) over a copy of the package."""
+    return {kind: code_hash(code_files(kind, root)) for kind in RESULT_CODE}
+
+
+@pytest.fixture
+def package_copy(tmp_path) -> Path:
+    """A copy of the package to edit: the tests never touch the real one."""
+    return Path(shutil.copytree(PACKAGE_DIR, tmp_path / "dragon_repro",
+                                ignore=shutil.ignore_patterns("__pycache__")))
+
+
+def edited(path: Path, old: str, new: str) -> None:
+    text = path.read_text()
+    assert text.count(old) == 1, f"{path.name} no longer holds {old!r}: pick another edit"
+    path.write_text(text.replace(old, new))
+
+
+def test_every_module_in_the_result_code_table_exists():
+    for kind, names in RESULT_CODE.items():
+        assert all(list(PACKAGE_DIR.glob(name)) for name in names), kind
+    assert PACKAGE_DIR / "tasks" / "metrics.py" in code_files("run")  # the module the tests below edit
+
+
+def test_docstrings_comments_and_layout_change_no_key(package_copy):
+    before = code_keys(package_copy)
+    metrics = package_copy / "tasks" / "metrics.py"
+    edited(metrics, '"""Per-case predictions', '"""Per-case (reworded) predictions')  # the module's docstring
+    edited(metrics, '"""The name of the long-case', '"""The (reworded) name of the long-case')  # a function's
+    edited(metrics, "LONG_CASE_TOKENS = 400  #", "LONG_CASE_TOKENS = 400  # a comment edited;")
+    metrics.write_text(metrics.read_text() + "\n# a trailing comment\n")
+    for module in code_files("run", package_copy) + code_files("bench", package_copy):
+        if module.suffix == ".py":  # every hashed module reflowed: the same code, every line laid out anew
+            module.write_text(ast.unparse(ast.parse(module.read_text())))
+    lexicon = next((package_copy / "resources").glob("*.yaml"))
+    lexicon.write_text("# a comment in a resource\n" + lexicon.read_text())
+    assert code_keys(package_copy) == before
+
+
+def test_a_changed_constant_changes_every_key_that_hashes_its_module(package_copy):
+    before = code_keys(package_copy)
+    edited(package_copy / "tasks" / "metrics.py", "LONG_CASE_TOKENS = 400", "LONG_CASE_TOKENS = 401")
+    after = code_keys(package_copy)
+    assert after["run"] != before["run"] and after["reference"] != before["reference"]  # a cell's key holds the run's
+    edited(package_copy / "training" / "measure.py", "OUR_LOOP = ", "OUR_LOOP = '-' + ")
+    assert code_keys(package_copy)["bench"] != after["bench"]
+
+
+def test_the_code_hash_reads_code_not_the_dump_format():
+    canonical = hashing._canonical(ast.parse("def f(x):\n    return x + 1\n"))
+    assert "lineno" not in json.dumps(canonical) and "type_params" not in json.dumps(canonical)
+    assert canonical == ["Module", {"body": [["FunctionDef", {
+        "name": "'f'", "args": ["arguments", {"args": [["arg", {"arg": "'x'"}]]}],
+        "body": [["Return", {"value": ["BinOp", {"left": ["Name", {"id": "'x'", "ctx": ["Load", {}]}],
+                                                  "op": ["Add", {}], "right": ["Constant", {"value": "1"}]}]}]]}]]}]

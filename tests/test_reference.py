@@ -104,3 +104,14 @@ def test_rule_counts_lesions_in_cm_for_task102_and_scores_perfectly(tmp_path, to
     assert majority.prediction.nunique() == 1 and {f"p_{c}" for c in task.classes()} <= set(majority.columns)
     tfidf = references["tfidf_logreg"].predictions[[f"p_{c}" for c in task.classes()]]
     assert np.allclose(tfidf.sum(axis=1), 1.0) and tfidf.gt(0).all().all()
+
+
+def test_stored_reference_points_are_sealed_like_runs(runs, tmp_path):
+    from dragon_repro.analysis.reference import _write_run
+    from dragon_repro.experiments.records import load_run
+    _write_run(tmp_path / "rule", runs["rule"])  # as plan_references stores each reference point
+    assert load_run(tmp_path / "rule").config == runs["rule"].config
+    predictions = tmp_path / "rule" / "predictions.csv"
+    predictions.write_text(predictions.read_text()[:100])
+    with pytest.raises(ValueError, match=f"{predictions}: missing or changed"):
+        load_run(tmp_path / "rule")

@@ -1,10 +1,12 @@
 import dataclasses
 import json
 import os
+import shutil
 import signal
 import subprocess
 import sys
 import time
+from pathlib import Path
 
 import pandas as pd
 import pytest
@@ -13,6 +15,7 @@ from dragon_repro.experiments.config import load_experiments
 from dragon_repro.experiments.plan import resolve_plan
 from dragon_repro.tasks import data
 from dragon_repro.training import runs
+from dragon_repro.training.predict import predict_with_run
 
 RUN_FILES = {"config.json", "metrics.json", "predictions.csv", "history.json", "provenance.json", "model"}
 
@@ -187,6 +190,56 @@ def test_a_multiclass_task_trains_scores_and_predicts_the_dragon_way(shared_drag
     assert json.loads((tmp_path / "metrics.json").read_text())["aggregates"]["Task102_Example_sl_mc_clf"]["mean"] < 1
 
 
+def stored_copy(run, root):
+    """A run as the store ships it: every file but its weights, under `root` as under results/runs."""
+    return Path(shutil.copytree(run.path, root / run.path.parent.name / run.path.name,
+                                ignore=shutil.ignore_patterns("model")))
+
+
+@pytest.mark.parametrize("damage", ["changed", "truncated", "removed", "provenance truncated"])
+def test_a_stored_run_is_trusted_only_while_its_files_hash_to_its_provenance(baseline_run, small_task, tmp_path,
+                                                                             monkeypatch, damage):
+    _, run = baseline_run
+    stored = stored_copy(run, tmp_path)
+    assert runs.load_run(stored).metrics == run.metrics  # untouched: it loads
+    assert set(run.provenance["files"]) == {"config.json", "metrics.json", "predictions.csv", "history.json"}
+    name = {"changed": "metrics.json", "truncated": "predictions.csv", "removed": "history.json",
+            "provenance truncated": "provenance.json"}[damage]
+    path = stored / name
+    if damage == "changed":
+        path.write_text(path.read_text().replace('"n": ', '"n": 1', 1))  # 16 cases read as 116
+    elif damage == "removed":
+        path.unlink()
+    else:
+        path.write_bytes(path.read_bytes()[:len(path.read_bytes()) // 2])
+    with pytest.raises(ValueError) as error:
+        runs.load_run(stored)
+    assert str(path) in str(error.value) and "\n" not in str(error.value)
+    monkeypatch.setattr(runs, "fine_tune", lambda *a, **k: pytest.fail("a damaged run must not be trained over"))
+    planned = smoke_run(small_task).under(tmp_path)
+    assert planned.path == stored and planned.done
+    with pytest.raises(ValueError, match=name):
+        runs.load_or_run(planned, progress=False)
+
+
+def test_a_stored_run_without_weights_names_the_command_that_retrains_it(baseline_run, small_task, tmp_path,
+                                                                          monkeypatch):
+    from dragon_repro import __main__, paths
+    _, run = baseline_run
+    stored = stored_copy(run, tmp_path)
+    with pytest.raises(FileNotFoundError) as error:
+        predict_with_run(stored, small_task)
+    message = str(error.value)
+    assert "ships without its weights" in message and "\n" not in message
+    command = message.split("with: ")[1].split()
+    assert command[:3] == ["python", "-m", "dragon_repro"]
+    monkeypatch.setattr(paths, "RUNS_DIR", tmp_path)  # the command as given, with this test's run store
+    monkeypatch.setattr(__main__, "install_interrupts", lambda: None)  # pytest's own handlers stay
+    assert __main__.main(command[3:]) == 0
+    assert (stored / "model").is_dir()  # the same folder, now with its weights
+    assert runs.load_run(stored).metrics == run.metrics
+
+
 def test_predict_with_bad_data_writes_nothing(baseline_run, tmp_path):
     _, run = baseline_run
     bad = tmp_path / "bad.json"
@@ -266,3 +319,29 @@ def test_plan_runs_says_what_it_will_train_and_trains_only_that(baseline_run, sm
 def test_a_run_with_no_stored_run_of_its_experiment_is_estimated_at_the_stated_rate(small_task, tmp_path):
     planned = smoke_run(small_task, "optimized").under(tmp_path)
     assert runs.expected_seconds(planned) == (runs.FALLBACK_SECONDS_PER_EPOCH * planned.config.training.epochs, False)
+
+
+def test_git_tracks_the_run_store_but_never_weights():
+    from dragon_repro.paths import ROOT
+    git = lambda *args: subprocess.run(["git", *args], cwd=ROOT, capture_output=True, text=True)  # noqa: E731
+    run = "results/runs/baseline/0-0123456789ab"
+    stored = [f"{run}/{name}" for name in ("config.json", "metrics.json", "predictions.csv", "history.json",
+                                           "provenance.json")]
+    stored += ["results/bench/steps-embedded-512-0123456789ab/cell.json",
+               "results/references/Task-0123456789ab/rule/config.json"]
+    weights = [f"{run}/model/model.safetensors", f"{run}/model/config.json", "lib/model.bin", "checkpoint.pt"]
+    assert [path for path in stored if git("check-ignore", "-q", "--no-index", path).returncode == 0] == []
+    assert [path for path in weights if git("check-ignore", "-q", "--no-index", path).returncode != 0] == []
+    tracked = git("ls-files", "-z").stdout.split("\0")
+    assert len(tracked) > 100  # the repository's own files: the listing worked
+    assert [p for p in tracked if p.endswith((".safetensors", ".bin", ".pt")) or "/model/" in p] == []
+    assert [p for p in tracked if p.startswith("results/") and (ROOT / p).stat().st_size > 5_000_000] == []
+
+
+def test_a_stored_configs_generated_task_folder_is_this_checkouts_own(monkeypatch, tmp_path):
+    from dragon_repro import __main__
+    monkeypatch.setattr(data, "ensure_task", lambda name: tmp_path / name)  # (generated here on first use)
+    made_elsewhere = "/another/clone/data/Task102_Example_sl_mc_clf-repro"
+    assert __main__._task_here(made_elsewhere) == str(tmp_path / "Task102_Example_sl_mc_clf")
+    assert __main__._task_here("/another/clone/my-task") == "/another/clone/my-task"  # any other folder: as given
+    assert __main__._task_here(str(tmp_path)) == str(tmp_path)

@@ -6,6 +6,7 @@ import os
 import signal
 import sys
 import threading
+from dataclasses import replace
 from pathlib import Path
 
 import yaml
@@ -27,22 +28,35 @@ def cmd_validate(args) -> None:
 
 def cmd_train(args) -> None:
     from .experiments.config import ExperimentConfig
-    from .experiments.plan import PlannedRun, resolve_plan
+    from .experiments.plan import PlannedRun, check_key, resolve_plan
     from .paths import RUNS_DIR
     from .training.runs import load_or_run
-    if args.config:  # a whole config, as the pipeline hands it to a run's process
-        planned = PlannedRun.of(ExperimentConfig.from_settings(json.loads(args.config)), RUNS_DIR)
+    if args.config:  # a whole config and its key, as the pipeline hands it to a run's process, or a config.json
+        settings = json.loads(args.config if args.config.lstrip().startswith("{") else Path(args.config).read_text())
+        key, config = settings.pop("config_hash", None), ExperimentConfig.from_settings(settings)
+        config = replace(config, task=_task_here(config.task))
+        if key is not None:
+            check_key(config, key)
+        planned = PlannedRun.of(config, RUNS_DIR)
     elif args.experiment:
         plan = resolve_plan(args.profile, args.model, task=args.task)
         planned = plan.planned(args.experiment, args.seed, **dict(_setting(item) for item in args.set))
     else:
         raise ValueError("train needs --experiment (a name from config/experiments.yaml) or --config")
     # started by torchrun or accelerate launch: one of WORLD_SIZE processes training the run data-parallel
-    run = load_or_run(planned.on_processes(int(os.environ.get("WORLD_SIZE", 1))))
+    run = load_or_run(planned.on_processes(int(os.environ.get("WORLD_SIZE", 1))), weights=args.weights)
     if int(os.environ.get("RANK", 0)) == 0:  # every process returns the run; one prints it
         print(("cached: " if run.cached else "trained: ") + str(run.path))
         print(json.dumps({split: {k: v for k, v in m.items() if k not in ("by_length", "confusion")}
                           for split, m in run.metrics.items()}, indent=2))
+
+
+def _task_here(task: str) -> str:
+    """A config's task folder on this machine. A stored run's config names the folder it was made in; for a generated
+    task missing there, this checkout's own folder stands in (written on first use): the key check confirms that it
+    holds the same data."""
+    generated = [name for name in data.GENERATED_TASKS if Path(task).name == data.default_folder(name).name]
+    return str(data.ensure_task(generated[0])) if generated and not Path(task).is_dir() else task
 
 
 def _setting(item: str) -> tuple[str, object]:
@@ -178,7 +192,10 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--task", help="DRAGON task folder (default: the profile's, data/<task>-repro)")
     p.add_argument("--set", action="append", default=[], metavar="KEY=VALUE",
                    help="override any experiment setting, e.g. --set epochs=3 (repeatable)")
-    p.add_argument("--config", help="instead of the above: a run's whole config as JSON (config.json's settings)")
+    p.add_argument("--config", help="instead of the above: a run's whole config, as JSON or a run's config.json (with "
+                                    "its config_hash, checked here)")
+    p.add_argument("--weights", action="store_true",
+                   help="keep the weights: a cached run without them (a stored run) is trained again, same folder")
     p.set_defaults(handler=cmd_train)
 
     p = commands.add_parser("predict", help="write DRAGON-format predictions with a trained run's model")

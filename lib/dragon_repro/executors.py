@@ -20,7 +20,8 @@ import torch
 from . import NATIVE_CPU
 from .atomic import staged_dir, write_json_atomic
 from .experiments.config import ExperimentConfig
-from .experiments.plan import Plan, PlannedRun, config_hash
+from .experiments.plan import Plan, PlannedRun, check_key
+from .experiments.records import PROVENANCE, seal
 from .processes import ChildFailed, run_checked
 from .training import bench
 from .training.runs import load_or_run, running_progress
@@ -111,9 +112,11 @@ class LocalExecutor(Executor):
 
 
 def train_in_process(planned: PlannedRun, plan: Plan, timeout: int, device: str | None = None) -> None:
-    """One run in its own process through the CLI (`python -m dragon_repro train --config`), handed its config and,
-    where given, its GPU: the same `load_or_run` as 10_experiment, without a kernel's start-up (about 5 s a run)."""
-    command = [sys.executable, "-m", "dragon_repro", "train", "--config", json.dumps(planned.config.settings())]
+    """One run in its own process through the CLI (`python -m dragon_repro train --config`), handed its config with
+    the key planned for it (as config.json holds them; the process checks it) and, where given, its GPU: the same
+    `load_or_run` as 10_experiment, without a kernel's start-up (about 5 s a run)."""
+    config = planned.config.settings() | {"config_hash": planned.hash}
+    command = [sys.executable, "-m", "dragon_repro", "train", "--config", json.dumps(config)]
     env = os.environ | ({"CUDA_VISIBLE_DEVICES": device} if device is not None else {})
     try:
         run_checked(command, timeout, env=env)
@@ -209,9 +212,7 @@ def train_on_worker(settings: dict, run_hash: str, task_files: dict, model_files
     config = ExperimentConfig.from_settings(settings)
     with tempfile.TemporaryDirectory(prefix="dragon-repro-") as scratch:
         here = replace(config, task=str(write_files(Path(scratch) / "task" / Path(config.task).name, task_files)))
-        if config_hash(here) != run_hash:
-            raise RuntimeError(f"run {run_hash} has hash {config_hash(here)} on this worker: its code or packages "
-                               "differ from the driver's; install the same commit and environment on every node")
+        check_key(here, run_hash)
         if model_files is not None:
             here = replace(here, model=str(write_files(Path(scratch) / "model" / Path(config.model).name,
                                                        model_files)))
@@ -220,6 +221,7 @@ def train_on_worker(settings: dict, run_hash: str, task_files: dict, model_files
             load_or_run(planned, progress=False)
         record = json.loads((planned.path / "config.json").read_text())
         write_json_atomic(planned.path / "config.json", record | {"task": config.task, "model": config.model})
+        seal(planned.path, json.loads((planned.path / PROVENANCE).read_text()))  # config.json changed: sealed anew
         return folder_files(planned.path)
 
 

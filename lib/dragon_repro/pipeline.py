@@ -54,11 +54,11 @@ def run_experiments(plan: Plan, executor: Executor, started: float) -> tuple[int
     short cells last (locally they share the `plan.jobs` slots). A failed run is reported once the others have
     finished; an interrupt cancels every run not finished. Returns how many runs were trained and cells measured."""
     todo = sorted((r for r in plan.runs if not r.done), key=run_cost, reverse=True)
-    cells = [c for c in bench.plan_cells(plan) if not bench.cell_file(c, plan.folders.bench).exists()]
+    cells = [c for c in bench.plan_cells(plan) if not bench.cell_folder(c, plan.folders.bench).exists()]
     print(f"[runs] {len(plan.runs)} planned, {len(plan.runs) - len(todo)} cached, {len(todo)} to train; "
           f"{len(cells)} benchmark cells to measure ({plan.jobs} at a time)")
     futures = {executor.submit(planned): planned for planned in todo}
-    futures |= {executor.measure(cell, bench.cell_file(cell, plan.folders.bench)): cell for cell in cells}
+    futures |= {executor.measure(cell, bench.cell_folder(cell, plan.folders.bench)): cell for cell in cells}
     pending, finished, failed = set(futures), [], []
     try:
         while pending:
@@ -78,7 +78,7 @@ def run_experiments(plan: Plan, executor: Executor, started: float) -> tuple[int
                           f"{_clock(seconds)} ({len(todo) - len(finished) - len(failed)} left, elapsed "
                           f"{_clock(time.time() - started)})", flush=True)
                 else:
-                    print(f"[bench] {bench.cell_file(key, plan.folders.bench).stem} measured "
+                    print(f"[bench] {bench.cell_folder(key, plan.folders.bench).name} measured "
                           f"({future.result()['provenance']['wall_seconds']:.0f} s)", flush=True)
             if not done:
                 print(progress_report(todo, finished, time.time() - started, executor.progress), flush=True)

@@ -15,15 +15,14 @@ from sklearn.linear_model import LogisticRegression
 from sklearn.pipeline import make_pipeline
 
 from ..atomic import staged_dir, write_json_atomic
-from ..experiments.plan import Plan, data_fingerprint
-from ..experiments.records import Run, load_run
-from ..hashing import files_hash, value_hash
+from ..experiments.plan import Plan, code_version, data_fingerprint
+from ..experiments.records import Run, load_run, seal
+from ..hashing import value_hash
 from ..tasks import data
 from ..tasks.labels import rule_class, rule_says_true
 from ..tasks.metrics import LONG_CASE_TOKENS, dragon_metric, score_splits
 
 REFERENCES = ("rule", "tfidf_logreg", "majority")
-CODE_FILES = [Path(__file__)] + [Path(__file__).parents[1] / "tasks" / f"{name}.py" for name in ("labels", "metrics")]
 DESCRIPTIONS = {
     "rule": "rule: sentences with 'lesion' ... 'cm' (any for Task101, how many up to 4 for Task102)",
     "tfidf_logreg": "TF-IDF word 1-2-grams + logistic regression",
@@ -67,7 +66,7 @@ def plan_references(plan: Plan, tokenizer) -> list[Run]:
     config = plan.planned("baseline", 0).config
     settings = {k: config.settings()[k] for k in ("model", "train_subset", "validation_subset", "evaluation_subset",
                                                   "long_case_threshold", "max_seq_length")}
-    key = value_hash(settings | {"task": data_fingerprint(str(plan.task)), "code": files_hash(CODE_FILES),
+    key = value_hash(settings | {"task": data_fingerprint(str(plan.task)), "code": code_version("reference"),
                                  "scikit-learn": version("scikit-learn")})
     folder = plan.folders.references / f"{plan.task.name}-{key}"
     if not folder.is_dir():
@@ -83,10 +82,10 @@ def plan_references(plan: Plan, tokenizer) -> list[Run]:
 
 
 def _write_run(folder: Path, run: Run) -> None:
-    for name, value in (("config", run.config), ("metrics", run.metrics), ("history", run.history),
-                        ("provenance", run.provenance)):
+    for name, value in (("config", run.config), ("metrics", run.metrics), ("history", run.history)):
         write_json_atomic(folder / f"{name}.json", value)
     run.predictions.to_csv(folder / "predictions.csv", index=False)
+    seal(folder, run.provenance)
 
 
 def reference_runs(task: data.Task, tokenizer, evaluation_subset: int | None = None,

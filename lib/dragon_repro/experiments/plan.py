@@ -18,25 +18,36 @@ from pathlib import Path
 import yaml
 
 from .. import NATIVE_CPU, paths
-from ..hashing import files_hash, value_hash
+from ..hashing import code_hash, files_hash, value_hash
 from ..tasks import data
 from .config import ExperimentConfig, experiment_config, load_experiments, profile_spec, with_truncation_side
 
 PACKAGE_DIR = Path(__file__).resolve().parents[1]
-# The code that decides what a run produces; a change to any of it invalidates cached runs.
-CODE_FILES = ("tasks/data.py", "tasks/preprocess.py", "tasks/metrics.py", "experiments/config.py",
-              "modeling/attention.py", "modeling/encoding.py", "modeling/batching.py", "modeling/exact_attention.py",
-              "modeling/model.py",
-              "modeling/local_models.py", "modeling/shapes.py", "training/train.py", "training/predict.py",
-              "training/runs.py")
+# The modules that decide a cached result, by the kind of result whose key hashes them (a benchmark cell's key
+# hashes the run's code and its own): a change to what one computes, docstrings and comments aside, invalidates
+# those results. A pattern stands for every file it matches.
+RESULT_CODE = {
+    "run": ("tasks/data.py", "tasks/preprocess.py", "tasks/metrics.py", "experiments/config.py",
+            "modeling/attention.py", "modeling/encoding.py", "modeling/batching.py", "modeling/exact_attention.py",
+            "modeling/model.py", "modeling/local_models.py", "modeling/shapes.py", "training/train.py",
+            "training/predict.py", "training/runs.py", "resources/*.yaml"),
+    "reference": ("analysis/reference.py", "tasks/labels.py", "tasks/metrics.py"),
+    "bench": ("training/bench.py", "training/measure.py"),
+}
 HASHED_PACKAGES = ("torch", "transformers")
 STEP_GROUPS = ("ladder", "check", "ablation")  # experiments.yaml's groups of steps
 
 
-@lru_cache(maxsize=1)
-def code_version() -> str:
-    files = [PACKAGE_DIR / name for name in CODE_FILES] + sorted((PACKAGE_DIR / "resources").glob("*"))
-    return files_hash(files)
+def code_files(kind: str, root: Path = PACKAGE_DIR) -> list[Path]:
+    """The files of RESULT_CODE[kind] under a package folder, in the table's order."""
+    return [path for name in RESULT_CODE[kind] for path in sorted(root.glob(name))]
+
+
+@lru_cache(maxsize=None)
+def code_version(kind: str = "run") -> str:
+    """What the modules deciding a kind of result compute, hashed once per process (a run's or a cell's folder
+    must not change while it runs)."""
+    return code_hash(code_files(kind))
 
 
 @lru_cache(maxsize=None)
@@ -50,6 +61,15 @@ def config_hash(config: ExperimentConfig) -> str:
     keyed = config.settings() | {"task": data_fingerprint(config.task), "code": code_version(),
                                  "packages": {p: version(p) for p in HASHED_PACKAGES}}
     return value_hash(keyed)
+
+
+def check_key(config: ExperimentConfig, key: str) -> None:
+    """A run's process checks that the config it was handed hashes to the key its driver planned: the same code,
+    packages and task data here as there. Otherwise one line naming both keys, before anything is trained."""
+    if (here := config_hash(config)) != key:
+        raise RuntimeError(f"run {config.experiment} seed {config.seed} was planned with key {key}, but its config "
+                           f"hashes to {here} in this process: its code, packages or task data ({config.task}) "
+                           "differ from the driver's; use the same commit and environment everywhere")
 
 
 @dataclass(frozen=True)

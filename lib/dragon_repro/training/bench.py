@@ -27,9 +27,10 @@ import torch
 from transformers import AutoConfig
 
 from .. import NATIVE_CPU
-from ..atomic import write_json_atomic
+from ..atomic import staged_dir, write_json_atomic
 from ..experiments.plan import HASHED_PACKAGES, Plan, code_version
-from ..hashing import files_hash, value_hash
+from ..experiments.records import check_sealed, seal
+from ..hashing import value_hash
 from ..modeling.batching import length_grouped_batches, padded_length, window_multiple
 from ..modeling.exact_attention import windows
 from ..modeling.model import load_tokenizer, resolve_model
@@ -46,7 +47,7 @@ BATCHING = {  # each way of batching an epoch: what a batch is padded to, and wh
 }
 EXACT_GRID = 128  # an exact-path batch is timed at its length rounded up to this: an upper bound on its cost
 N_RESAMPLES = 10_000
-BENCH_FILES = (Path(__file__), Path(__file__).with_name("measure.py"))
+CELL_FILE = "cell.json"  # in a cell's folder, beside its provenance.json
 
 
 # ---------------------------------------------------------------- the plan: which cells a profile measures
@@ -109,45 +110,47 @@ def batch_plan(model: str, max_length: int, mode: str, batch_size: int, seed: in
 # ---------------------------------------------------------------- the cache
 
 def cell_hash(cell) -> str:
-    return value_hash({"kind": type(cell).__name__, **asdict(cell), "code": code_version(), "native_cpu": NATIVE_CPU,
-                       "bench": bench_version(), "packages": {p: version(p) for p in HASHED_PACKAGES}})
+    return value_hash({"kind": type(cell).__name__, **asdict(cell), "code": code_version("run"),
+                       "native_cpu": NATIVE_CPU, "bench": code_version("bench"),
+                       "packages": {p: version(p) for p in HASHED_PACKAGES}})
 
 
-@lru_cache(maxsize=1)
-def bench_version() -> str:
-    """The benchmark's own code, hashed once per process (a cell's file name must not change while it runs)."""
-    return files_hash(BENCH_FILES)
-
-
-def cell_file(cell, root: Path) -> Path:
+def cell_folder(cell, root: Path) -> Path:
     if isinstance(cell, StepCell):
         name = (f"steps-{Path(cell.model).name}-{cell.padded_length}{'-exact' if cell.exact_attention else ''}"
                 + (f"-process{cell.process}" if cell.process else ""))
     else:
         name = f"epoch-{Path(cell.model).name}-{cell.max_seq_length}"
-    return Path(root) / f"{name}-{cell_hash(cell)}.json"
+    return Path(root) / f"{name}-{cell_hash(cell)}"
+
+
+def load_cell(folder: Path) -> dict:
+    """A measured cell (what was measured, its result and its provenance), once its seal holds."""
+    provenance = check_sealed(folder)
+    return json.loads((folder / CELL_FILE).read_text()) | {"provenance": provenance}
 
 
 def load_or_measure(cells: list, root: Path, jobs: int = 1, progress: bool = True) -> list[dict]:
     """Each cell's cached result, measuring the missing ones `jobs` at a time, each in a fresh process."""
-    missing = [c for c in cells if not cell_file(c, root).exists()]
+    missing = [c for c in cells if not cell_folder(c, root).exists()]
     with ThreadPoolExecutor(max_workers=jobs) as pool:
-        futures = {pool.submit(measure_in_child, cell, cell_file(cell, root)): cell for cell in missing}
+        futures = {pool.submit(measure_in_child, cell, cell_folder(cell, root)): cell for cell in missing}
         for future in as_completed(futures):
             future.result()
             if progress:
-                print(f"[bench] {cell_file(futures[future], root).stem}: measured", flush=True)
-    return [json.loads(cell_file(c, root).read_text()) for c in cells]
+                print(f"[bench] {cell_folder(futures[future], root).name}: measured", flush=True)
+    return [load_cell(cell_folder(c, root)) for c in cells]
 
 
 def measure_in_child(cell, out: Path) -> dict:
-    """A fresh Python process measures the cell (its peak memory is its own) and writes `out` atomically."""
+    """A fresh Python process measures the cell (its peak memory is its own) and writes the folder `out`
+    atomically."""
     code = "import sys; from dragon_repro.training import bench; bench.measure_into(*sys.argv[1:])"
     try:
         run_checked([sys.executable, "-c", code, type(cell).__name__, json.dumps(asdict(cell)), str(out)])
     except ChildFailed as err:
-        raise RuntimeError(f"benchmark cell {out.stem} failed: {err}") from None
-    return json.loads(out.read_text())
+        raise RuntimeError(f"benchmark cell {out.name} failed: {err}") from None
+    return load_cell(out)
 
 
 def measure_into(kind: str, cell_json: str, out: str) -> None:
@@ -157,7 +160,9 @@ def measure_into(kind: str, cell_json: str, out: str) -> None:
         result = measure_steps(cell) if isinstance(cell, StepCell) else measure_epoch(cell)
         provenance = machine_provenance() | {"memory_kind": memory_kind(),
                                              "wall_seconds": time.perf_counter() - started}
-    write_json_atomic(Path(out), {"cell": {"kind": kind, **asdict(cell)}, "result": result, "provenance": provenance})
+    with staged_dir(Path(out)) as staging:
+        write_json_atomic(staging / CELL_FILE, {"cell": {"kind": kind, **asdict(cell)}, "result": result})
+        seal(staging, provenance)
 
 
 # ---------------------------------------------------------------- from cells to the cost of 1024 tokens

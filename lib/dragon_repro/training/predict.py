@@ -10,6 +10,7 @@ from accelerate.utils import gather_object
 
 from ..atomic import write_json_atomic
 from ..experiments.config import ExperimentConfig
+from ..experiments.records import weights_of
 from ..modeling.batching import batch_multiple, length_grouped_batches, pad_batch
 from ..modeling.encoding import encode_cases
 from ..modeling.model import load_model_and_tokenizer
@@ -48,14 +49,13 @@ def predict_with_run(run: Path, source: Path, out: Path | None = None) -> Path:
     task's label name without `_target`."""
     settings = {k: v for k, v in json.loads((run / "config.json").read_text()).items() if k != "config_hash"}
     config = ExperimentConfig.from_settings(settings)
-    if not (run / "model").is_dir():
-        raise FileNotFoundError(f"{run}: no saved model (was it trained with save_model=False?)")
+    weights = weights_of(run)
     task = data.load_task_folder(Path(config.task)) if Path(config.task).is_dir() else None
     task_config = data.read_task_config(source) if source.is_dir() else task.config
     cases = data.read_dataset(source / "nlp-test-dataset.json" if source.is_dir() else source, task_config,
                               require_labels=False)
     classes = task.classes() if task else [False, True]
-    model, tokenizer = load_model_and_tokenizer(str(run / "model"), num_labels=len(classes),
+    model, tokenizer = load_model_and_tokenizer(str(weights), num_labels=len(classes),
                                                 fast_attention=config.fast_attention)
     probabilities, _ = predict_probabilities(model, encode_cases(tokenizer, list(cases["text"]), config.encoding))
     values = probabilities[:, 1].tolist() if task_config.is_binary else [classes[i] for i in probabilities.argmax(1)]

@@ -16,7 +16,7 @@ from tqdm.auto import tqdm
 from .. import NATIVE_CPU
 from ..atomic import staged_dir, staging_dirs, write_json_atomic
 from ..experiments.plan import Plan, PlannedRun, code_version
-from ..experiments.records import Run, load_run
+from ..experiments.records import WEIGHTS, Run, load_run, seal
 from ..gitstate import git_state
 from ..modeling.encoding import encode_cases
 from ..modeling.exact_attention import attention_batches, uses_exact_attention
@@ -31,12 +31,14 @@ CPU_THREADS = 1  # torch threads per run on CPU; parallelism comes from running 
 PROGRESS_FILE = "progress.json"  # in a run's staging folder while it trains
 
 
-def load_or_run(planned: PlannedRun, progress: bool = True, save_model: bool = True) -> Run:
-    """The cached run for this exact config, or a new one written atomically (a killed run leaves nothing).
+def load_or_run(planned: PlannedRun, progress: bool = True, save_model: bool = True, weights: bool = False) -> Run:
+    """The cached run for this exact config, or a new one written atomically (a killed run leaves nothing); with
+    `weights`, a cached run without its weights (a stored one) is trained again, into the same folder.
 
     Started on several processes (torchrun, accelerate launch), every process trains and predicts its share, and
     only the main one writes the run; the others work in a scratch folder that is removed."""
-    if planned.done:
+    stored_without_weights = weights and not (planned.path / WEIGHTS).is_dir()
+    if planned.done and not stored_without_weights:
         return load_run(planned.path)
     if planned.config.native_cpu != NATIVE_CPU:
         raise ValueError(f"run {planned.hash}: native_cpu is {planned.config.native_cpu}, but this process's CPU "
@@ -202,5 +204,4 @@ def _execute_into(out: Path, planned: PlannedRun, progress: bool, save_model: bo
     (out / PROGRESS_FILE).unlink(missing_ok=True)
     clock.lap("save")
     write_json_atomic(out / "history.json", history | {"phase_seconds": clock.seconds})
-    # provenance.json is written last: its presence marks a complete run.
-    write_json_atomic(out / "provenance.json", run_provenance(time.perf_counter() - started, history, model, planned))
+    seal(out, run_provenance(time.perf_counter() - started, history, model, planned))
