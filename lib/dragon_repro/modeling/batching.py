@@ -8,6 +8,10 @@ import torch
 from .exact_attention import uses_exact_attention, windows
 
 PADDED_KEYS = ("input_ids", "attention_mask", "global_attention_mask")
+# Tokens (cases x the longest case's length) one forward pass takes at most, in training and scoring alike. Measured
+# on the cpu profile's model on one thread (data/bench in wt-perf, issue 29): per case, passes of ~4-8k tokens cost
+# less than single cases or batches of 4, and larger passes gain nothing more; on a GPU it bounds the memory.
+PASS_TOKENS = 8192
 
 
 def window_multiple(config) -> int:
@@ -57,3 +61,16 @@ def length_grouped_batches(lengths, batch_size: int, generator: torch.Generator 
     if generator:
         batches = [batches[i] for i in torch.randperm(len(batches), generator=generator).tolist()]
     return batches
+
+
+def length_sorted_passes(lengths, max_tokens: int = PASS_TOKENS, max_cases: int | None = None) -> list[list[int]]:
+    """Positions sorted longest first (ties in input order), cut into forward passes of at most `max_tokens` tokens
+    (cases x the pass's longest) and `max_cases` cases; one case per pass at least."""
+    passes = []
+    for i in sorted(range(len(lengths)), key=lambda i: -lengths[i]):
+        if passes and (len(passes[-1]) + 1) * lengths[passes[-1][0]] <= max_tokens \
+                and len(passes[-1]) < (max_cases or len(lengths)):
+            passes[-1].append(i)
+        else:
+            passes.append([i])
+    return passes
