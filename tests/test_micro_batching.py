@@ -43,7 +43,8 @@ def one_by_one(model, micro_batches, accumulation):
 
 def grouped(model, micro_batches, accumulation, max_tokens):
     model.zero_grad()
-    losses, passes = accumulate_step(Accelerator(), model, micro_batches, accumulation, max_tokens)
+    # a pass costing as much as 10**6 tokens: the fewest passes within max_tokens
+    losses, passes = accumulate_step(Accelerator(), model, micro_batches, accumulation, max_tokens, pass_cost=10**6)
     return {name: p.grad.clone() for name, p in model.named_parameters() if p.grad is not None}, passes
 
 
@@ -78,12 +79,15 @@ def test_the_step_reports_each_micro_batchs_mean_loss(tiny_entities):
     assert losses.tolist() == pytest.approx(expected, rel=1e-5)
 
 
-def test_passes_are_length_sorted_within_the_token_cap():
+def test_passes_trade_padding_against_the_cost_of_a_pass():
     lengths = [5, 100, 7, 98, 6, 99, 50, 51]
-    passes = length_sorted_passes(lengths, max_tokens=200)
-    assert [[lengths[i] for i in p] for p in passes] == [[100, 99], [98, 51], [50, 7, 6, 5]]
-    assert length_sorted_passes(lengths, max_tokens=200, max_cases=2)[-1] == [4, 0]
-    assert length_sorted_passes(lengths, max_tokens=1) == [[i] for i in (1, 5, 3, 7, 6, 2, 4, 0)]
+    cut = lambda **kw: [[lengths[i] for i in p] for p in length_sorted_passes(lengths, **kw)]  # noqa: E731
+    assert cut(pass_cost=20) == [[100, 99, 98], [51, 50], [7, 6, 5]]
+    assert cut(pass_cost=0) == [[n] for n in sorted(lengths, reverse=True)]  # no padding
+    assert cut(pass_cost=10**6) == [sorted(lengths, reverse=True)]  # the fewest passes
+    assert cut(pass_cost=10**6, max_tokens=200) == [[100, 99], [98, 51], [50, 7, 6, 5]]
+    assert cut(pass_cost=10**6, max_tokens=200, max_cases=2) == [[100, 99], [98, 51], [50, 7], [6, 5]]
+    assert cut(pass_cost=10**6, max_tokens=1) == [[n] for n in sorted(lengths, reverse=True)]
 
 
 @pytest.mark.parametrize("batch_size", [1, 3, 100])

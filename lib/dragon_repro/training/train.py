@@ -1,5 +1,5 @@
 """Fine-tuning in the accelerate shape: Accelerator → prepare → backward → step, each optimizer step's micro-batches
-computed together in as few forward passes as PASS_TOKENS allows (`accumulate_step`).
+computed together in few length-sorted forward passes (`accumulate_step`).
 
 Beside the loop, small pieces: `BestEpoch` keeps the weights of the epoch with the lowest validation loss and
 stops early, as the HF Trainer's load_best_model_at_end and EarlyStoppingCallback do; `TrainingLog` records every
@@ -23,7 +23,7 @@ from tqdm.auto import tqdm
 from transformers import get_scheduler
 
 from ..experiments.config import TrainingOptions
-from ..modeling.batching import PASS_TOKENS, batch_multiple, length_grouped_batches, length_sorted_passes, pad_batch
+from ..modeling.batching import PASS_COST_TOKENS, PASS_TOKENS, batch_multiple, length_grouped_batches, length_sorted_passes, pad_batch
 from .predict import predict_probabilities
 from .provenance import memory_kind
 
@@ -110,16 +110,17 @@ def accumulation_windows(micro_batches: Iterable, accumulation: int):
 
 
 def accumulate_step(accelerator, model, micro_batches: list[list[tuple[dict, int]]], accumulation: int,
-                    max_tokens: int = PASS_TOKENS) -> tuple[torch.Tensor, list[int]]:
+                    max_tokens: int = PASS_TOKENS, pass_cost: int = PASS_COST_TOKENS) -> tuple[torch.Tensor, list[int]]:
     """Backpropagate one optimizer step: the cases of its micro-batches ((features, label) lists) sorted by length
-    into as few forward passes as `max_tokens` allows, each case's loss weighted 1 / (accumulation x its micro-batch's
+    into forward passes (`length_sorted_passes`: padding traded against passes, within `max_tokens`), each case's loss weighted 1 / (accumulation x its micro-batch's
     size). The gradient is the one accumulating the micro-batches one by one gives: accelerate divides each one's mean
     loss by `accumulation`, in a last, shorter window too. Returns each micro-batch's mean loss and each pass's size."""
     cases = [(features, label, m) for m, batch in enumerate(micro_batches) for features, label in batch]
     sizes = torch.tensor([len(batch) for batch in micro_batches], dtype=torch.float32)
     owner = torch.tensor([m for *_, m in cases])
     weights, case_losses = 1 / (accumulation * sizes[owner]), torch.zeros(len(cases))
-    passes = length_sorted_passes([len(features["input_ids"]) for features, *_ in cases], max_tokens)
+    passes = length_sorted_passes([len(features["input_ids"]) for features, *_ in cases], max_tokens,
+                                  pass_cost=pass_cost)
     unwrapped = accelerator.unwrap_model(model)
     for n, indices in enumerate(passes):
         features = [cases[i][0] for i in indices]
@@ -231,6 +232,7 @@ class TrainingLog:
                 "weights_from_epoch": best.epoch if best.state is not None else self.epochs[-1]["epoch"],
                 "peak_memory_mb": (torch.cuda.max_memory_allocated() if cuda else self.peak_rss) / 2**20,
                 "peak_memory_kind": memory_kind(),
-                "micro_batching": {"max_tokens_per_pass": PASS_TOKENS, "forward_passes": sum(map(len, self.passes)),
+                "micro_batching": {"max_tokens_per_pass": PASS_TOKENS, "pass_cost_tokens": PASS_COST_TOKENS,
+                                   "forward_passes": sum(map(len, self.passes)),
                                    "max_passes_per_step": max(map(len, self.passes), default=0),
                                    "max_cases_per_pass": max((max(p) for p in self.passes), default=0)}}
