@@ -23,7 +23,8 @@ from tqdm.auto import tqdm
 from transformers import get_scheduler
 
 from ..experiments.config import TrainingOptions
-from ..modeling.batching import PASS_COST_TOKENS, PASS_TOKENS, batch_multiple, length_grouped_batches, length_sorted_passes, pad_batch
+from ..modeling.batching import (PASS_COST_TOKENS, PASS_TOKENS, batch_multiple, length_grouped_batches,
+                                 length_sorted_passes, pad_batch)
 from .predict import predict_probabilities
 from .provenance import memory_kind
 
@@ -94,7 +95,8 @@ class LengthGroupedSampler(Sampler):
 
 def training_loader(lengths: list[int], batch_size: int, seed: int) -> DataLoader:
     """The config's micro-batches of similar length, as lists of case positions (`accumulate_step` pads them)."""
-    return DataLoader(range(len(lengths)), collate_fn=list, batch_sampler=LengthGroupedSampler(lengths, batch_size, seed))
+    return DataLoader(range(len(lengths)), collate_fn=list,
+                      batch_sampler=LengthGroupedSampler(lengths, batch_size, seed))
 
 
 def accumulation_windows(micro_batches: Iterable, accumulation: int):
@@ -112,8 +114,8 @@ def accumulation_windows(micro_batches: Iterable, accumulation: int):
 def accumulate_step(accelerator, model, micro_batches: list[list[tuple[dict, int]]], accumulation: int,
                     max_tokens: int = PASS_TOKENS, pass_cost: int = PASS_COST_TOKENS) -> tuple[torch.Tensor, list[int]]:
     """Backpropagate one optimizer step: the cases of its micro-batches ((features, label) lists) sorted by length
-    into forward passes (`length_sorted_passes`: padding traded against passes, within `max_tokens`), each case's loss weighted 1 / (accumulation x its micro-batch's
-    size). The gradient is the one accumulating the micro-batches one by one gives: accelerate divides each one's mean
+    into forward passes (`length_sorted_passes`: padding traded against passes, within `max_tokens`), each case's
+    loss weighted 1 / (accumulation x its micro-batch's size). The gradient is the one accumulating the micro-batches one by one gives: accelerate divides each one's mean
     loss by `accumulation`, in a last, shorter window too. Returns each micro-batch's mean loss and each pass's size."""
     cases = [(features, label, m) for m, batch in enumerate(micro_batches) for features, label in batch]
     sizes = torch.tensor([len(batch) for batch in micro_batches], dtype=torch.float32)
@@ -178,9 +180,8 @@ class BestEpoch:
 
 
 class TrainingLog:
-    """Every optimizer step's loss (the mean of its micro-batches' mean losses) and learning rate, the forward passes
-    that computed it, every epoch's losses and seconds, the peak memory, the
-    progress (a tqdm bar when `progress`, and `on_step` after each optimizer step), and, when given `digest` (the
+    """Every optimizer step's loss (the mean of its micro-batches' mean losses), learning rate and forward passes,
+    every epoch's losses and seconds, the peak memory, the progress (a tqdm bar when `progress`, and `on_step` after each optimizer step), and, when given `digest` (the
     weights' hash), the weights' and the loss's digests after DIGEST_STEPS and every epoch."""
 
     def __init__(self, total_steps: int, epochs: int, device: str, progress: bool, on_step=None, digest=None):
