@@ -112,12 +112,12 @@ def accumulation_windows(micro_batches: Iterable, accumulation: int):
 
 
 def accumulate_step(accelerator, model, micro_batches: list[list[tuple[dict, int]]], accumulation: int,
-                    max_tokens: int = PASS_TOKENS, pass_cost: int = PASS_COST_TOKENS) -> tuple[torch.Tensor, list[int]]:
+                    max_tokens: int = PASS_TOKENS, pass_cost: int = PASS_COST_TOKENS):
     """Backpropagate one optimizer step: the cases of its micro-batches ((features, label) lists) sorted by length
     into forward passes (`length_sorted_passes`: padding traded against passes, within `max_tokens`), each case's
     loss weighted 1 / (accumulation x its micro-batch's size). The gradient is the one accumulating the
-    micro-batches one by one gives: accelerate divides each one's mean
-    loss by `accumulation`, in a last, shorter window too. Returns each micro-batch's mean loss and each pass's size."""
+    micro-batches one by one gives: accelerate divides each one's mean loss by `accumulation`, in a last, shorter
+    window too. Returns each micro-batch's mean loss (a tensor) and each pass's number of cases."""
     cases = [(features, label, m) for m, batch in enumerate(micro_batches) for features, label in batch]
     sizes = torch.tensor([len(batch) for batch in micro_batches], dtype=torch.float32)
     owner = torch.tensor([m for *_, m in cases])
@@ -182,9 +182,9 @@ class BestEpoch:
 
 class TrainingLog:
     """Every optimizer step's loss (the mean of its micro-batches' mean losses), learning rate and forward passes,
-    every epoch's losses and seconds, the peak memory, the progress (a tqdm bar when `progress`, and `on_step`
-    after each optimizer step), and, when given `digest` (the
-    weights' hash), the weights' and the loss's digests after DIGEST_STEPS and every epoch."""
+    every epoch's losses and seconds, the peak memory, the progress (a tqdm bar when `progress`, and `on_step` after
+    each optimizer step), and, when given `digest` (the weights' hash), the weights' and the loss's digests after
+    DIGEST_STEPS and every epoch."""
 
     def __init__(self, total_steps: int, epochs: int, device: str, progress: bool, on_step=None, digest=None):
         self.steps, self.epochs, self.total_steps, self.n_epochs = [], [], total_steps, epochs
