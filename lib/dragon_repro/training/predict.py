@@ -11,21 +11,22 @@ from accelerate.utils import gather_object
 from ..atomic import write_json_atomic
 from ..experiments.config import ExperimentConfig
 from ..experiments.records import weights_of
-from ..modeling.batching import batch_multiple, length_grouped_batches, pad_batch
+from ..modeling.batching import batch_multiple, length_sorted_passes, pad_batch
 from ..modeling.encoding import encode_cases
 from ..modeling.model import load_model_and_tokenizer
 from ..tasks import data
 
 
-@torch.no_grad()
+@torch.inference_mode()
 def predict_probabilities(model, features, labels=None, batch_size: int = 8, pad_to: int | None = None):
-    """Class probabilities in input order, and the mean loss when labels are given; batches grouped by length.
-    On several processes each computes every P-th batch and every process gets all of them: each case is
-    predicted once, in the same batch whatever P is."""
+    """Class probabilities in input order, and the mean loss when labels are given; the cases sorted by length into
+    batches of at most `batch_size` cases and PASS_TOKENS tokens (`length_sorted_passes`). On several processes each
+    computes every P-th batch and every process gets all of them: each case is predicted once, in the same batch
+    whatever P is."""
     model.eval()
     device = next(model.parameters()).device
     state = PartialState()
-    batches = length_grouped_batches([len(f["input_ids"]) for f in features], batch_size)
+    batches = length_sorted_passes([len(f["input_ids"]) for f in features], max_cases=batch_size)
     mine = []
     for position in range(state.process_index, len(batches), state.num_processes):
         batch_indices = batches[position]

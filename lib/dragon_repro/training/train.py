@@ -1,4 +1,5 @@
-"""Fine-tuning in the canonical accelerate shape: Accelerator → prepare → accumulate → backward → step.
+"""Fine-tuning in the accelerate shape: Accelerator → prepare → backward → step, each optimizer step's micro-batches
+computed together in few length-sorted forward passes (`accumulate_step`).
 
 Beside the loop, small pieces: `BestEpoch` keeps the weights of the epoch with the lowest validation loss and
 stops early, as the HF Trainer's load_best_model_at_end and EarlyStoppingCallback do; `TrainingLog` records every
@@ -10,17 +11,20 @@ import copy
 import hashlib
 import math
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Iterable
+from contextlib import nullcontext
 
 import psutil
 import torch
+import torch.nn.functional as F
 from accelerate import Accelerator
 from torch.utils.data import DataLoader, Sampler
 from tqdm.auto import tqdm
 from transformers import get_scheduler
 
 from ..experiments.config import TrainingOptions
-from ..modeling.batching import batch_multiple, length_grouped_batches, pad_batch
+from ..modeling.batching import (PASS_COST_TOKENS, PASS_TOKENS, batch_multiple, length_grouped_batches,
+                                 length_sorted_passes, pad_batch)
 from .predict import predict_probabilities
 from .provenance import memory_kind
 
@@ -30,15 +34,15 @@ DIGEST_STEPS = (1, 2, 5, 10, 50, 100)  # optimizer steps after which the history
 
 def fine_tune(model, train_features, train_labels, val_features, val_labels, options: TrainingOptions,
               seed: int, progress: bool = True, on_step: Callable[[dict], None] | None = None, digests: bool = True):
-    """Train in place; returns the history and the kept weights' validation probabilities. `on_step` gets
-    {epoch, epochs, step, steps} after each optimizer step; `digests` off leaves the digests out (the benchmark
-    times steps without them).
+    """Train in place, `batch_size` x `gradient_accumulation_steps` cases per optimizer step; returns the history and
+    the kept weights' validation probabilities. `on_step` gets {epoch, epochs, step, steps} after each optimizer
+    step; `digests` off leaves the digests out (the benchmark times steps without them).
 
     On P processes (torchrun, accelerate launch) every process builds the same batch list (the same seed) and
-    `prepare` gives each every P-th batch: the effective batch is batch_size x P x accumulation."""
-    accelerator = Accelerator(gradient_accumulation_steps=options.gradient_accumulation_steps,
-                              mixed_precision="bf16" if options.bf16 and torch.cuda.is_available() else "no")
-    loader = accelerator.prepare(training_loader(model, train_features, train_labels, options.batch_size, seed))
+    `prepare` gives each every P-th micro-batch: the effective batch is batch_size x P x accumulation."""
+    accelerator = Accelerator(mixed_precision="bf16" if options.bf16 and torch.cuda.is_available() else "no")
+    loader = accelerator.prepare(training_loader([len(f["input_ids"]) for f in train_features], options.batch_size,
+                                                 seed))
     # The fused kernel is ~10x faster on CPU as well as on GPU.
     optimizer = torch.optim.AdamW(model.parameters(), lr=options.scaled_learning_rate,
                                   weight_decay=options.weight_decay, fused=True)
@@ -57,17 +61,14 @@ def fine_tune(model, train_features, train_labels, val_features, val_labels, opt
     for epoch in range(1, options.epochs + 1):
         model.train()
         log.start_epoch(epoch)
-        for batch in loader:
-            with accelerator.accumulate(model):
-                loss = model(**batch).loss
-                accelerator.backward(loss)
-                if accelerator.sync_gradients:
-                    accelerator.clip_grad_norm_(model.parameters(), options.max_grad_norm)
-                optimizer.step()
-                scheduler.step()
-                optimizer.zero_grad()
-            log.batch(accelerator.reduce(loss.detach(), "mean").item(), accelerator.sync_gradients,
-                      scheduler.get_last_lr()[0])
+        for window in accumulation_windows(loader, options.gradient_accumulation_steps):
+            micro_batches = [[(train_features[i], train_labels[i]) for i in batch] for batch in window]
+            losses, passes = accumulate_step(accelerator, model, micro_batches, options.gradient_accumulation_steps)
+            accelerator.clip_grad_norm_(model.parameters(), options.max_grad_norm)
+            optimizer.step()
+            scheduler.step()
+            optimizer.zero_grad()
+            log.step(accelerator.reduce(losses, "mean").tolist(), scheduler.get_last_lr()[0], passes)
         log.validating()
         val_probabilities, val_loss = predict_probabilities(accelerator.unwrap_model(model), val_features,
                                                             val_labels, options.eval_batch_size)
@@ -92,13 +93,50 @@ class LengthGroupedSampler(Sampler):
         return math.ceil(len(self.lengths) / self.batch_size)
 
 
-def training_loader(model, features, labels, batch_size: int, seed: int) -> DataLoader:
-    """Batches of similar length, each padded to its longest text (`batch_multiple`)."""
-    def collate(items):
-        batch = [f for f, _ in items]
-        return pad_batch(batch, model.config.pad_token_id, batch_multiple(model, batch), labels=[y for _, y in items])
-    return DataLoader(list(zip(features, labels)), collate_fn=collate,
-                      batch_sampler=LengthGroupedSampler([len(f["input_ids"]) for f in features], batch_size, seed))
+def training_loader(lengths: list[int], batch_size: int, seed: int) -> DataLoader:
+    """The config's micro-batches of similar length, as lists of case positions (`accumulate_step` pads them)."""
+    return DataLoader(range(len(lengths)), collate_fn=list,
+                      batch_sampler=LengthGroupedSampler(lengths, batch_size, seed))
+
+
+def accumulation_windows(micro_batches: Iterable, accumulation: int):
+    """Each optimizer step's micro-batches: `accumulation` consecutive ones, and the epoch's last, shorter window."""
+    window = []
+    for batch in micro_batches:
+        window.append(batch)
+        if len(window) == accumulation:
+            yield window
+            window = []
+    if window:
+        yield window
+
+
+def accumulate_step(accelerator, model, micro_batches: list[list[tuple[dict, int]]], accumulation: int,
+                    max_tokens: int = PASS_TOKENS, pass_cost: int = PASS_COST_TOKENS):
+    """Backpropagate one optimizer step: the cases of its micro-batches ((features, label) lists) sorted by length
+    into forward passes (`length_sorted_passes`: padding traded against passes, within `max_tokens`), each case's
+    loss weighted 1 / (accumulation x its micro-batch's size). The gradient is the one accumulating the
+    micro-batches one by one gives: accelerate divides each one's mean loss by `accumulation`, in a last, shorter
+    window too. Returns each micro-batch's mean loss (a tensor) and each pass's number of cases."""
+    cases = [(features, label, m) for m, batch in enumerate(micro_batches) for features, label in batch]
+    sizes = torch.tensor([len(batch) for batch in micro_batches], dtype=torch.float32)
+    owner = torch.tensor([m for *_, m in cases])
+    weights, case_losses = 1 / (accumulation * sizes[owner]), torch.zeros(len(cases))
+    passes = length_sorted_passes([len(features["input_ids"]) for features, *_ in cases], max_tokens,
+                                  pass_cost=pass_cost)
+    unwrapped = accelerator.unwrap_model(model)
+    for n, indices in enumerate(passes):
+        features = [cases[i][0] for i in indices]
+        batch = pad_batch(features, unwrapped.config.pad_token_id, batch_multiple(unwrapped, features),
+                          labels=[cases[i][1] for i in indices])
+        batch = {key: value.to(accelerator.device) for key, value in batch.items()}
+        labels = batch.pop("labels")
+        # gradients are all-reduced across processes once per step, after the last pass
+        with nullcontext() if n == len(passes) - 1 else accelerator.no_sync(model):
+            losses = F.cross_entropy(model(**batch).logits.float(), labels, reduction="none")
+            accelerator.backward((losses * weights[indices].to(losses.device)).sum())
+        case_losses[indices] = losses.detach().float().cpu()
+    return torch.zeros(len(micro_batches)).index_add_(0, owner, case_losses) / sizes, [len(p) for p in passes]
 
 
 def parameters_digest(model) -> str:
@@ -143,27 +181,26 @@ class BestEpoch:
 
 
 class TrainingLog:
-    """Every optimizer step's loss and learning rate, every epoch's losses and seconds, the peak memory, the
-    progress (a tqdm bar when `progress`, and `on_step` after each optimizer step), and, when given `digest` (the
-    weights' hash), the weights' and the loss's digests after DIGEST_STEPS and every epoch."""
+    """Every optimizer step's loss (the mean of its micro-batches' mean losses), learning rate and forward passes,
+    every epoch's losses and seconds, the peak memory, the progress (a tqdm bar when `progress`, and `on_step` after
+    each optimizer step), and, when given `digest` (the weights' hash), the weights' and the loss's digests after
+    DIGEST_STEPS and every epoch."""
 
     def __init__(self, total_steps: int, epochs: int, device: str, progress: bool, on_step=None, digest=None):
         self.steps, self.epochs, self.total_steps, self.n_epochs = [], [], total_steps, epochs
         self.device, self.on_step, self.process, self.peak_rss = device, on_step, psutil.Process(), 0
-        self.digest, self.digests = digest, []
+        self.digest, self.digests, self.passes = digest, [], []
         self.bar = tqdm(total=total_steps, desc="optimizer steps", disable=not progress, leave=False)
 
     def start_epoch(self, epoch: int) -> None:
-        self.epoch, self.started, self.window, self.epoch_losses = epoch, time.perf_counter(), [], []
+        self.epoch, self.started, self.epoch_losses = epoch, time.perf_counter(), []
 
-    def batch(self, loss: float, stepped: bool, lr: float) -> None:
-        self.window.append(loss)
-        if not stepped:
-            return
-        step_loss = sum(self.window) / len(self.window)
+    def step(self, losses: list[float], lr: float, passes: list[int]) -> None:
+        """One optimizer step: its micro-batches' mean losses, and the cases of each of its forward passes."""
+        step_loss = sum(losses) / len(losses)
         self.steps.append({"step": len(self.steps) + 1, "epoch": self.epoch, "loss": step_loss, "lr": lr})
-        self.epoch_losses += self.window
-        self.window = []
+        self.epoch_losses += losses
+        self.passes.append(passes)
         self.peak_rss = max(self.peak_rss, self.process.memory_info().rss)
         if len(self.steps) in DIGEST_STEPS:
             self._record_digest("step", step_loss)
@@ -197,4 +234,8 @@ class TrainingLog:
                 "device": self.device,
                 "weights_from_epoch": best.epoch if best.state is not None else self.epochs[-1]["epoch"],
                 "peak_memory_mb": (torch.cuda.max_memory_allocated() if cuda else self.peak_rss) / 2**20,
-                "peak_memory_kind": memory_kind()}
+                "peak_memory_kind": memory_kind(),
+                "micro_batching": {"max_tokens_per_pass": PASS_TOKENS, "pass_cost_tokens": PASS_COST_TOKENS,
+                                   "forward_passes": sum(map(len, self.passes)),
+                                   "max_passes_per_step": max(map(len, self.passes), default=0),
+                                   "max_cases_per_pass": max((max(p) for p in self.passes), default=0)}}
