@@ -136,8 +136,9 @@ def test_retrain_replace_moves_a_run_that_is_not_identical_into_the_store(commit
 
     def nudged(entry):  # the stored run now reads as machine noise against the bundle
         entry["results_sha256"]["predictions.csv"] = "0" * 64
-    replace = ("from dragon_repro.experiments.plan import resolve_plan\nfrom dragon_repro.verify import verify\n"
-               "verify(resolve_plan('smoke'), every_run=True, replace=True)")
+    replace = ("from dragon_repro.experiments.plan import resolve_plan\nfrom dragon_repro.pipeline import train_runs\n"
+               "from dragon_repro.verify import verify\nverify(resolve_plan('smoke'), train_runs, every_run=True, "
+               "replace=True)")
     result = verify_with_bundle(committed, nudged)  # without --replace: the store is kept
     assert result.returncode == 0 and (stored / "marker").exists()
     bundle_path = committed / "figures" / "smoke" / "provenance.json"
@@ -153,3 +154,74 @@ def test_retrain_replace_moves_a_run_that_is_not_identical_into_the_store(commit
     assert "replaced 1 run(s)" in result.stdout
     assert stored.is_dir() and not (stored / "marker").exists(), "the re-trained copy took the stored one's place"
     assert not list((committed / "results").glob(".verify-*"))
+
+
+COMMIT_TWO_RUNS = COMMIT_ONE_RUN.replace('run = load_or_run(plan.planned("baseline", 0), progress=False)',
+                                         'runs = [load_or_run(plan.planned("baseline", seed), progress=False) '
+                                         'for seed in (0, 1)]').replace("[verify.bundle_entry(run)]",
+                                                                        "[verify.bundle_entry(r) for r in runs]")
+
+
+@pytest.fixture(scope="module")
+def committed_two(tmp_path_factory):
+    """An output folder holding two trained smoke runs and the bundle that commits them."""
+    output = tmp_path_factory.mktemp("committed-two")
+    result = cli(output, "-c", COMMIT_TWO_RUNS)
+    assert result.returncode == 0, result.stderr
+    return output
+
+
+def test_retrain_trains_jobs_at_a_time_through_the_executor_and_leaves_the_store_untouched(committed_two):
+    before = stored_files(committed_two)
+    result = cli(committed_two, "-m", "dragon_repro", "run-all", "--profile", "smoke", "--retrain", "--jobs", "2")
+    assert result.returncode == 0, result.stderr
+    # run-all's executor and its progress lines: both runs handed to it, 2 at a time, nothing measured
+    assert "[runs] 2 planned, 0 cached, 2 to train; 0 benchmark cells to measure (2 at a time)" in result.stdout
+    assert "[runs] 2/2 baseline seed " in result.stdout
+    assert "baseline seed 0: identical" in result.stdout and "baseline seed 1: identical" in result.stdout
+    assert stored_files(committed_two) == before
+    assert not list((committed_two / "results").glob(".verify-*")), "the scratch cache is removed"
+
+
+RETRAIN_REPLACE_WATCHING_THE_CHILDREN = """
+import json, threading
+from dragon_repro import executors
+from dragon_repro.experiments.plan import resolve_plan
+from dragon_repro.pipeline import train_runs
+from dragon_repro.verify import verify
+lock, live, children, real = threading.Lock(), [0], [], executors.run_checked
+
+def child(command, *args, **kwargs):  # each run's process, as the local executor starts it
+    with lock:
+        live[0] += 1
+        children.append({"command": command, "alongside": live[0] - 1})
+    try:
+        return real(command, *args, **kwargs)
+    finally:
+        with lock:
+            live[0] -= 1
+executors.run_checked = child
+verify(resolve_plan("smoke", jobs=2), train_runs, every_run=True, replace=True)
+print("children", json.dumps(children))
+"""
+
+
+def test_retrain_replace_moves_in_runs_trained_side_by_side_in_processes_of_their_own(committed_two):
+    bundle_path = committed_two / "figures" / "smoke" / "provenance.json"
+    bundle = json.loads(bundle_path.read_text())
+    for entry in bundle:  # each stored run now reads as machine noise: its re-trained copy replaces it
+        entry["results_sha256"]["predictions.csv"] = "0" * 64
+    bundle_path.write_text(json.dumps(bundle))
+    (stored,) = {p.parent for p in (committed_two / "results" / "runs").rglob("provenance.json")
+                 if p.parent.name.startswith("0-")}
+    (stored / "marker").write_text("the stored copy")
+    result = cli(committed_two, "-c", RETRAIN_REPLACE_WATCHING_THE_CHILDREN)
+    assert result.returncode == 0, result.stderr
+    assert "replaced 2 run(s)" in result.stdout and "(2 at a time)" in result.stdout
+    assert stored.is_dir() and not (stored / "marker").exists(), "the re-trained copy took the stored one's place"
+    children = json.loads(result.stdout.split("children ", 1)[1])
+    assert len(children) == 2 and max(c["alongside"] for c in children) == 1, children  # the two side by side
+    for command in (c["command"] for c in children):  # each trained into the scratch cache, not the store
+        root = command[command.index("--runs-root") + 1]
+        assert root.startswith(str(committed_two / "results" / ".verify-")), root
+    assert not list((committed_two / "results").glob(".verify-*"))

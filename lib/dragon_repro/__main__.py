@@ -37,7 +37,7 @@ def cmd_train(args) -> None:
         config = replace(config, task=_task_here(config.task))
         if key is not None:
             check_key(config, key)
-        planned = PlannedRun.of(config, RUNS_DIR)
+        planned = PlannedRun.of(config, Path(args.runs_root) if args.runs_root else RUNS_DIR)
     elif args.experiment:
         plan = resolve_plan(args.profile, args.model, task=args.task)
         planned = plan.planned(args.experiment, args.seed, **dict(_setting(item) for item in args.set))
@@ -134,14 +134,16 @@ def _pin_costs(plan) -> None:
 
 
 def cmd_verify(args) -> None:
+    from .executors import default_jobs
     from .experiments.plan import resolve_plan
-    plan = resolve_plan(args.profile)
+    plan = resolve_plan(args.profile, jobs=default_jobs(args.jobs))
     if args.kernels:
         from .training.kernels import verify_kernels
         reproduced = verify_kernels(plan)
     else:
+        from .pipeline import train_runs
         from .verify import verify
-        reproduced = verify(plan, args.runs, every_run=args.all)
+        reproduced = verify(plan, train_runs, args.runs, every_run=args.all)
     if not reproduced:
         raise SystemExit(1)
 
@@ -194,6 +196,8 @@ def build_parser() -> argparse.ArgumentParser:
                    help="override any experiment setting, e.g. --set epochs=3 (repeatable)")
     p.add_argument("--config", help="instead of the above: a run's whole config, as JSON or a run's config.json (with "
                                     "its config_hash, checked here)")
+    p.add_argument("--runs-root", help="with --config: the run cache to train into (default results/runs; the "
+                                       "executors name verify's scratch cache)")
     p.add_argument("--weights", action="store_true",
                    help="keep the weights: a cached run without them (a stored run) is trained again, same folder")
     p.set_defaults(handler=cmd_train)
@@ -226,6 +230,7 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--kernels", action="store_true", help="instead: run every kernel training uses on fixed inputs and "
                                                           "name those that differ from the committed reference")
     p.add_argument("--profile", default="cpu", help="the profile whose committed runs to verify (default cpu)")
+    p.add_argument("--jobs", type=int, help="runs re-trained in parallel, as run-all's --jobs")
     p.set_defaults(handler=cmd_verify)
 
     p = commands.add_parser("selftest", help="before a long run: this device, whether the exact attention path and "

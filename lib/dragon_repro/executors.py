@@ -113,10 +113,12 @@ class LocalExecutor(Executor):
 
 def train_in_process(planned: PlannedRun, plan: Plan, timeout: int, device: str | None = None) -> None:
     """One run in its own process through the CLI (`python -m dragon_repro train --config`), handed its config with
-    the key planned for it (as config.json holds them; the process checks it) and, where given, its GPU: the same
-    `load_or_run` as 10_experiment, without a kernel's start-up (about 5 s a run)."""
+    the key planned for it (as config.json holds them; the process checks it), the run cache it goes into (the store,
+    or verify's scratch cache) and, where given, its GPU: the same `load_or_run` as 10_experiment, without a kernel's
+    start-up (about 5 s a run)."""
     config = planned.config.settings() | {"config_hash": planned.hash}
-    command = [sys.executable, "-m", "dragon_repro", "train", "--config", json.dumps(config)]
+    command = [sys.executable, "-m", "dragon_repro", "train", "--config", json.dumps(config),
+               "--runs-root", str(planned.path.parents[1])]
     env = os.environ | ({"CUDA_VISIBLE_DEVICES": device} if device is not None else {})
     try:
         run_checked(command, timeout, env=env)

@@ -4,6 +4,7 @@ this machine, or a task each on a Ray cluster), the analysis notebooks through p
 import json
 import sys
 import time
+from functools import partial
 from datetime import datetime, timezone
 from concurrent.futures import FIRST_COMPLETED, ThreadPoolExecutor, as_completed, wait
 from pathlib import Path
@@ -90,6 +91,14 @@ def run_experiments(plan: Plan, executor: Executor, started: float) -> tuple[int
     return len(todo), len(cells)
 
 
+def train_runs(plan: Plan, executor: str = "local", address: str | None = None, timeout: int = 7200,
+               started: float | None = None) -> tuple[int, int]:
+    """`run_experiments` through a fresh executor of the kind named (`make_executor`), released afterwards: every
+    missing run of the plan (and benchmark cell), `plan.jobs` at a time."""
+    with make_executor(executor, plan, timeout, address) as runs:
+        return run_experiments(plan, runs, time.time() if started is None else started)
+
+
 def run_cost(planned: PlannedRun) -> float:
     """A run's relative cost, for ordering and the time-left estimate: its epochs, 1.5 times dearer at 1024
     tokens (the cpu profile's +len1024 against +lr5e-6)."""
@@ -152,13 +161,14 @@ def run_all(profile: str = "cpu", model: str | None = None, seeds: list[int] | N
             cell_timeout: int = 7200, executor: str = "local", address: str | None = None, retrain: bool = False,
             replace: bool = False) -> bool:
     """Every missing run, the analysis, the report. With `retrain`, first re-train every stored run from scratch
-    (`verify --all`): how each compares and which verdicts would change; without `replace` that is all (the store is
-    left as it is), with it the re-trained runs move into the store and the outputs are rebuilt from them. False when
-    a re-trained run did not reproduce."""
+    (`verify --all`, through the same executor, `plan.jobs` at a time): how each compares and which verdicts would
+    change; without `replace` that is all (the store is left as it is), with it the re-trained runs move into the
+    store and the outputs are rebuilt from them. False when a re-trained run did not reproduce."""
     started, code_state = time.time(), git_state()  # before any output is written: the code's own state
     hf_logging.disable_progress_bar()  # the log gets plain lines only (building a model draws a progress bar)
     plan = resolve_plan(profile, model, seeds, jobs=default_jobs(jobs))
-    reproduced = verify(plan, every_run=True, replace=replace) if retrain else True
+    train = partial(train_runs, executor=executor, address=address, timeout=cell_timeout, started=started)
+    reproduced = verify(plan, train, every_run=True, replace=replace) if retrain else True
     if retrain:
         record_regeneration(plan, readme.RETRAIN_FILE, time.time() - started, code_state,
                             runs_retrained=len(load_bundle(plan)), reproduced=reproduced, replaced=replace)
@@ -166,8 +176,7 @@ def run_all(profile: str = "cpu", model: str | None = None, seeds: list[int] | N
         print(f"[done] re-trained profile {profile} in {_clock(time.time() - started)}; the store is unchanged "
               "(--replace moves the re-trained runs in)")
         return reproduced
-    with make_executor(executor, plan, cell_timeout, address) as runs:
-        trained, measured = run_experiments(plan, runs, started)
+    trained, measured = train(plan)
     run_analysis(plan, cell_timeout, started)
     write_provenance_bundle(plan)
     report = build_report(plan, git=code_state)

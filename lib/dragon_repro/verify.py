@@ -1,5 +1,6 @@
-"""`python -m dragon_repro verify` and `./run_all.sh --retrain`: re-train committed runs into a scratch cache and say
-how each compares; `--retrain --replace` then moves the re-trained runs into the store.
+"""`python -m dragon_repro verify` and `./run_all.sh --retrain`: re-train committed runs into a scratch cache, through
+the pipeline's executor (`--jobs` at a time), and say how each compares; `--retrain --replace` then moves the
+re-trained runs into the store.
 
 The committed bundle (`figures/<profile>/provenance.json`) holds, for every run behind the figures: its config
 hash and provenance, the sha256 of its predictions.csv and metrics.json, the hash of its predicted labels, its class
@@ -12,8 +13,10 @@ along training (`train.DIGEST_STEPS`). A re-trained copy is then one of:
 - *another config*: the config hash differs (code, data or package versions changed since the commit).
 """
 
+import dataclasses
 import json
 import tempfile
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -22,10 +25,9 @@ import pandas as pd
 
 from .atomic import replace_dir
 from .experiments.plan import Plan
-from .experiments.records import Run
+from .experiments.records import Run, load_run
 from .hashing import sha256_hex
 from .analysis import claims
-from .training.runs import load_or_run
 
 RESULT_FILES = ("predictions.csv", "metrics.json")
 NOISE = 1e-5  # the largest probability difference that still counts as machine noise
@@ -154,17 +156,24 @@ def seed_spreads(entries: list[dict]) -> dict[str, dict[str, float]]:
 
 # ---------------------------------------------------------------- the command
 
-def verify(plan: Plan, n_runs: int = 1, every_run: bool = False, replace: bool = False) -> bool:
+def verify(plan: Plan, train: Callable[[Plan], object], n_runs: int = 1, every_run: bool = False,
+           replace: bool = False) -> bool:
     """Re-train the n cheapest committed runs of a plan (or all) into a scratch cache beside the store (removed
-    afterwards) and print each one's comparison; with every run, say whether any committed verdict would change; with
-    `replace`, move each re-trained run that is not identical into the store, once all have trained. True when every
-    run is reproduced (identical or machine noise)."""
+    afterwards), through `train` (the pipeline's `train_runs`: an executor, `plan.jobs` runs at a time), and print
+    each one's comparison; with every run, say whether any committed verdict would change; with `replace`, move each
+    re-trained run that is not identical into the store, once all have trained. True when every run is reproduced
+    (identical or machine noise)."""
     bundle = load_bundle(plan)
     entries = bundle if every_run else cheapest(bundle, n_runs)
     spreads = seed_spreads(bundle)
     plan.folders.runs.mkdir(parents=True, exist_ok=True)
     with tempfile.TemporaryDirectory(prefix=".verify-", dir=plan.folders.runs.parent) as scratch:
-        results = [_verify_one(entry, plan, Path(scratch), spreads.get(entry["experiment"])) for entry in entries]
+        retrained = scratch_plan(plan, entries, Path(scratch))
+        for entry in entries:
+            _announce(entry)
+        train(retrained)
+        results = [_compare_one(entry, load_run(planned.path), spreads.get(entry["experiment"]))
+                   for entry, planned in zip(entries, retrained.runs)]
         kinds = pd.Series([comparison.kind for comparison, _ in results]).value_counts()
         print("[verify] " + ", ".join(f"{n} {kind}" for kind, n in kinds.items()), flush=True)
         if every_run:
@@ -172,6 +181,14 @@ def verify(plan: Plan, n_runs: int = 1, every_run: bool = False, replace: bool =
         if replace:
             _replace_in_store(plan, results)
     return all(comparison.reproduced for comparison, _ in results)
+
+
+def scratch_plan(plan: Plan, entries: list[dict], scratch: Path) -> Plan:
+    """The committed runs `entries` as a plan of their own, cached under `scratch` (same keys, other folders), with
+    no benchmark cell to measure."""
+    runs = tuple(plan.planned(e["experiment"], e["seed"], model=e["model"]).under(scratch) for e in entries)
+    return dataclasses.replace(plan, runs=runs, benchmark=None,
+                               folders=dataclasses.replace(plan.folders, runs=scratch))
 
 
 def _replace_in_store(plan: Plan, results: list[tuple[Comparison, Run]]) -> None:
@@ -185,13 +202,14 @@ def _replace_in_store(plan: Plan, results: list[tuple[Comparison, Run]]) -> None
           "kept as stored)", flush=True)
 
 
-def _verify_one(entry: dict, plan: Plan, scratch: Path, spread: dict | None) -> tuple[Comparison, Run]:
-    planned = plan.planned(entry["experiment"], entry["seed"], model=entry["model"]).under(scratch)
+def _announce(entry: dict) -> None:
     committed = entry["provenance"]
     print(f"[verify] {entry['experiment']} seed {entry['seed']}: run {entry['run']}, committed on "
           f"{committed['device']} ({committed.get('cpu_capability', 'CPU capability not recorded')}, "
           f"{committed.get('torch_threads', '?')} thread), {committed['wall_seconds']:.0f} s; re-training it", flush=True)
-    run = load_or_run(planned, progress=False, save_model=False)
+
+
+def _compare_one(entry: dict, run: Run, spread: dict | None) -> tuple[Comparison, Run]:
     comparison = compare(entry, run, spread)
     kind = comparison.kind if comparison.reproduced else comparison.kind.upper()
     print(f"[verify] {entry['experiment']} seed {entry['seed']}: {kind}: " + "; ".join(comparison.details), flush=True)
