@@ -25,13 +25,18 @@ def cli(output, *args):
     return subprocess.run([sys.executable, *args], env=env, capture_output=True, text=True, timeout=600)
 
 
-@pytest.fixture(scope="module")
-def committed(tmp_path_factory):
-    """An output folder holding one trained smoke run and the bundle that commits it."""
-    output = tmp_path_factory.mktemp("committed")
-    result = cli(output, "-c", COMMIT_ONE_RUN)
+def committed_output(tmp_path_factory, name: str, code: str):
+    """An output folder holding the smoke runs `code` trains and the bundle that commits them."""
+    output = tmp_path_factory.mktemp(name)
+    result = cli(output, "-c", code)
     assert result.returncode == 0, result.stderr
     return output
+
+
+@pytest.fixture(scope="module")
+def committed(tmp_path_factory):
+    """One trained smoke run, committed."""
+    return committed_output(tmp_path_factory, "committed", COMMIT_ONE_RUN)
 
 
 def test_a_committed_run_retrained_from_scratch_is_identical(committed):
@@ -42,14 +47,15 @@ def test_a_committed_run_retrained_from_scratch_is_identical(committed):
 
 
 def verify_with_bundle(committed, change, *args):
-    """`verify --profile smoke` against the committed bundle as `change` alters it (restored afterwards)."""
+    """`verify --profile smoke` against the committed bundle as `change` alters it (restored afterwards), or
+    another command line (`args`, e.g. `-c CODE`)."""
     bundle_path = committed / "figures" / "smoke" / "provenance.json"
     original = bundle_path.read_text()
     bundle = json.loads(original)
     change(bundle[0])
     bundle_path.write_text(json.dumps(bundle))
     try:
-        return cli(committed, "-m", "dragon_repro", "verify", "--profile", "smoke", *args)
+        return cli(committed, *(args or ("-m", "dragon_repro", "verify", "--profile", "smoke")))
     finally:
         bundle_path.write_text(original)  # the fixture stays as committed, whatever order tests run in
 
@@ -141,15 +147,7 @@ def test_retrain_replace_moves_a_run_that_is_not_identical_into_the_store(commit
                "replace=True)")
     result = verify_with_bundle(committed, nudged)  # without --replace: the store is kept
     assert result.returncode == 0 and (stored / "marker").exists()
-    bundle_path = committed / "figures" / "smoke" / "provenance.json"
-    original = bundle_path.read_text()
-    bundle = json.loads(original)
-    nudged(bundle[0])
-    bundle_path.write_text(json.dumps(bundle))
-    try:
-        result = cli(committed, "-c", replace)
-    finally:
-        bundle_path.write_text(original)
+    result = verify_with_bundle(committed, nudged, "-c", replace)
     assert result.returncode == 0, result.stderr
     assert "replaced 1 run(s)" in result.stdout
     assert stored.is_dir() and not (stored / "marker").exists(), "the re-trained copy took the stored one's place"
@@ -164,11 +162,8 @@ COMMIT_TWO_RUNS = COMMIT_ONE_RUN.replace('run = load_or_run(plan.planned("baseli
 
 @pytest.fixture(scope="module")
 def committed_two(tmp_path_factory):
-    """An output folder holding two trained smoke runs and the bundle that commits them."""
-    output = tmp_path_factory.mktemp("committed-two")
-    result = cli(output, "-c", COMMIT_TWO_RUNS)
-    assert result.returncode == 0, result.stderr
-    return output
+    """Two trained smoke runs, committed."""
+    return committed_output(tmp_path_factory, "committed-two", COMMIT_TWO_RUNS)
 
 
 def test_retrain_trains_jobs_at_a_time_through_the_executor_and_leaves_the_store_untouched(committed_two):

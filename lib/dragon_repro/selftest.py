@@ -263,7 +263,7 @@ def estimate(plan: Plan, sizes: dict[str, int], per_case: dict[str, dict], steps
             | run_seconds(r, case_counts(r, sizes), per_case[cost_key(r)], start) for r in plan.runs]
     for run in runs:
         run["seconds"] = sum(run[part] for part in PARTS)
-    cell_rows = [{"cell": bench.cell_file(c, Path()).stem.rsplit("-", 1)[0],
+    cell_rows = [{"cell": bench.cell_folder(c, Path()).name.rsplit("-", 1)[0],
                   "seconds": cell_seconds(c, steps[c.model], start)} for c in cells]
     order = sorted((r["seconds"] for r in runs), reverse=True) + [c["seconds"] for c in cell_rows]
     parts = {part: sum(r[part] for r in runs) for part in PARTS} | {
@@ -325,7 +325,7 @@ def timing_model(model: str) -> str:
 
 def _estimate(plan: Plan, report: dict, every: int) -> dict:
     bf16 = report["run_precision"] == "bf16"
-    cells = [c for c in bench.plan_cells(plan) if not bench.cell_file(c, plan.folders.bench).exists()]
+    cells = [c for c in bench.plan_cells(plan) if not bench.cell_folder(c, plan.folders.bench).exists()]
     models = dict.fromkeys([plan.model] + [c.model for c in cells])
     (steps, per_case), _, share = clocked(_measure, plan, bf16, every, models)
     start = process_start_seconds()
