@@ -1,4 +1,5 @@
-"""Command line: `python -m dragon_repro {data,validate,train,predict,shaped,bench,verify,selftest,run-all,readme}`."""
+"""Command line: `python -m dragon_repro {data,validate,train,predict,score,shaped,bench,verify,selftest,run-all,
+readme}`."""
 
 import argparse
 import json
@@ -73,6 +74,11 @@ def cmd_predict(args) -> None:
     from .training.predict import predict_with_run
     out = predict_with_run(Path(args.run), Path(args.data), Path(args.out) if args.out else None)
     print(f"wrote {out}")
+
+
+def cmd_score(args) -> None:
+    from .tasks.scoring import score
+    print(json.dumps(score(Path(args.predictions), Path(args.ground_truth), args.task)))
 
 
 def cmd_run_all(args) -> None:
@@ -207,6 +213,14 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--data", required=True, help="a task folder (its test set is used) or a dataset JSON file")
     p.add_argument("--out", help="output JSON (default: RUN/nlp-predictions-dataset.json)")
     p.set_defaults(handler=cmd_predict)
+
+    p = commands.add_parser("score", help="score anyone's DRAGON predictions against a ground-truth file as dragon-eval "
+                                          "does; prints one JSON object (task, metric, value, ...)")
+    p.add_argument("predictions", help="a predictions JSON file (DRAGON's nlp-predictions-dataset.json format)")
+    p.add_argument("ground_truth", help="the ground-truth JSON file: each case's uid and its <label>_target")
+    p.add_argument("--task", help="dragon-eval's task, or a part of exactly one task's name (default: the ground "
+                                  "truth's file name, as dragon-eval names it)")
+    p.set_defaults(handler=cmd_score)
 
     p = commands.add_parser("shaped", help="build (once) a DRAGON-shaped checkpoint with random weights; prints its folder")
     p.add_argument("--size", default="tiny", choices=["tiny", "base"], help="tiny (tests) or base (the real architecture)")
