@@ -7,12 +7,14 @@ around the blocks is written by hand."""
 
 import json
 import re
+import subprocess
 from dataclasses import dataclass
 from pathlib import Path
 
 import pandas as pd
 
 from .. import paths
+from ..analysis import claims
 
 README = paths.ROOT / "README.md"
 PROFILES = ("cpu", "transfer")  # the profiles whose committed outputs the README reads
@@ -83,17 +85,23 @@ UNITS = {"false_positives": (1, 1), "long_case_f1": (1, 2)}
 
 def _effect(row) -> str:
     scale, digits = UNITS.get(row["claim"], (100, 1))
-    return _interval(row, scale, digits)
+    return "" if pd.isna(row["ours"]) else _interval(row, scale, digits)
 
 
 # ---------------------------------------------------------------- the blocks
 
-VERDICT_COLUMNS = ["claim", "text", "kind", "paper", "view", "ours", "ci_low", "ci_high", "n_seeds", "verdict",
-                   "detectable", "stability", "fragile", "caveat"]
+VERDICT_COLUMNS = ["claim", "text", "kind", "paper", "view", "ours", "ci_low", "ci_high", "n_seeds", "direction",
+                   "claimed_size", "paper_noise", "verdict", "detectable", "to_detect_claim", "to_tell_ours_from_0",
+                   "stability", "fragile", "caveat"]
+
+
+def _text(value) -> str:
+    return "" if pd.isna(value) else str(value)
 
 
 def verdicts(outputs: Outputs) -> str:
-    """The default profile's judged rows: effects and the p-value, on fresh cases."""
+    """The default profile's judged rows: effects and the p-value, on fresh cases, with the three facts each verdict
+    word follows from and what would decide it."""
     frame = outputs.table("cpu", "verdicts", VERDICT_COLUMNS)
     rows = frame[(frame.view == "fresh") & frame.kind.isin(["effect", "pvalue"])]
     table = pd.DataFrame({
@@ -101,12 +109,50 @@ def verdicts(outputs: Outputs) -> str:
                           else r.text for r in rows.itertuples()],
         "ours [CI]": [_effect(r) if r["kind"] == "effect" else f"p = {r['ours']:.4f}" for _, r in rows.iterrows()],
         "seeds": rows.n_seeds.map("{:.0f}".format),
+        "direction": rows.direction.map(_text),
+        "claimed size": rows.claimed_size.map(_text),
+        "ours vs replication interval": rows.paper_noise.map(_text),
         "verdict": [r.verdict + (", *fragile*" if pd.notna(r.fragile) and bool(r.fragile) else "")
                     + (f"; {r.caveat}" if pd.notna(r.caveat) else "") for r in rows.itertuples()],
         "detectable effect": [_signed(r.detectable, *UNITS.get(r.claim, (100, 1))).lstrip("+")
                               if pd.notna(r.detectable) else "" for r in rows.itertuples()],
-        "stability": rows.stability.map(lambda s: "" if pd.isna(s) else f"{s:.1f}")})
+        "to detect the claim": rows.to_detect_claim.map(_text),
+        "to tell ours from 0": rows.to_tell_ours_from_0.map(_text),
+        "stability": rows.stability.map(lambda s: "" if pd.isna(s) else f"{s:.2f}")})
     return _markdown(table)
+
+
+ANSWER_COLUMNS = ["claim", "text", "kind", "view", "paper", "ours", "ci_low", "ci_high", "n_seeds", "family",
+                  "verdict", "paper_design", "paper_low", "paper_high", "claimed_size", "paper_noise",
+                  "replication_low", "replication_high", "to_tell_ours_from_0", "to_detect_claim", "stability",
+                  "fragile", "caveat"]
+
+
+def answer(outputs: Outputs) -> str:
+    """The answer in plain words that `00_verdicts` opens with, from the same committed table."""
+    return "\n\n".join(claims.plain_answer(outputs.table("cpu", "verdicts", ANSWER_COLUMNS)))
+
+
+STORE = {"runs": paths.RUNS_DIR, "benchmark cells": paths.BENCH_DIR, "reference points": paths.REFERENCES_DIR}
+
+
+def store(outputs: Outputs) -> str:
+    """What git carries of the store: records per kind (a folder with its seal, `provenance.json`), files, size."""
+    tracked = _tracked(*STORE.values())
+    counts = ", ".join(f"{sum(p.name == 'provenance.json' and folder in p.parents for p in tracked)} {kind}"
+                       for kind, folder in STORE.items())
+    sizes = [p.stat().st_size for p in tracked]
+    return (f"{counts}: {len(tracked)} files, {sum(sizes) / 1e6:.1f} MB in all, the largest "
+            f"{max(sizes) / 1e6:.2f} MB (weights are never committed)")
+
+
+def _tracked(*folders: Path) -> list[Path]:
+    """The files git tracks under `folders`, or a one-line error where git cannot list them."""
+    listing = subprocess.run(["git", "-C", str(paths.ROOT), "ls-files", "-z", "--", *map(str, folders)],
+                             capture_output=True, text=True)
+    if listing.returncode != 0:
+        raise ValueError(f"{paths.ROOT}: git cannot list the committed store ({listing.stderr.strip()})")
+    return [paths.ROOT / name for name in listing.stdout.split("\0") if name]
 
 
 def levels(outputs: Outputs) -> str:
@@ -263,8 +309,8 @@ def pins(outputs: Outputs) -> str:
         f"{libraries.get('onednn', 'oneDNN ?')}; {record.get('rounds', '?')} rounds)")
 
 
-BLOCKS = {"verdicts": verdicts, "levels": levels, "transfer": transfer, "transfer-levels": transfer_levels,
-          "reference-points": reference_points, "run-phases": run_phases, "regeneration": regeneration,
+BLOCKS = {"verdicts": verdicts, "answer": answer, "levels": levels, "transfer": transfer, "transfer-levels": transfer_levels,
+          "reference-points": reference_points, "run-phases": run_phases, "regeneration": regeneration, "store": store,
           "efficiency": efficiency, "epochs": epochs, "loop-vs-trainer": loop_vs_trainer, "pins": pins}
 
 
