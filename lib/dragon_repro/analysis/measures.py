@@ -1,0 +1,83 @@
+"""The measures a claim can be on (config/paper_claims.yaml: a claim's `metric`, else its `measure`), one entry
+each: what is computed, on which cases, how it is judged and drawn. Every other module looks a measure up here;
+adding a measure is adding an entry (a new per-case value also needs its function in `stats.case_values`)."""
+
+import math
+from dataclasses import dataclass
+
+from . import stats
+
+# A view's case sets: the judged view (cases no model saw; the 300-case long set for long cases), then the paper's
+# own 100 validation cases, each seed's own split (descriptive).
+VIEWS = {"fresh": {"cases": "fresh", "long": "long"}, "validation": {"cases": "validation", "long": "validation"}}
+JUDGED_VIEW = "fresh"
+CLAIMS_FILE = "config/paper_claims.yaml"
+
+
+@dataclass(frozen=True)
+class Measure:
+    """One measure. `column`: each run's value in run_frames.metrics_frame (a cost's `measure` in
+    bench.relative_costs). `case_value`: the stats.case_values whose mean over seeds x cases is judged on the judged
+    view; None: one value per run, shown on the validation view only, never judged. `long_cases`: only the cases over
+    the paper's 400 tokens (a view's long set). `benchmark`: its rows come from the benchmark, one per way of
+    batching. `family`: its judged rows join the Bonferroni family. `open_question`: its effects are asked again of
+    the other tasks (claims.transfer_table). `range`: what a value can take; intervals are cut to it. `share`: one
+    unit as a share of the cases, the forest plot's common axis (0.01: a count per 100 cases). `written`: a change as
+    the README writes it, times this and to so many digits (percentage points by default)."""
+
+    column: str
+    case_value: str | None = None
+    long_cases: bool = False
+    benchmark: bool = False
+    family: bool = True
+    open_question: bool = False
+    headline: bool = False
+    range: tuple[float, float] = (0.0, 1.0)
+    share: float = 1.0
+    written: tuple[float, int] = (100, 1)
+
+    def __post_init__(self):
+        if self.case_value is not None and self.case_value not in stats.METRICS:
+            raise ValueError(f"measures.py: per-case value {self.case_value!r} is not one of stats.METRICS")
+        if self.family and self.case_value is None and not self.benchmark:
+            raise ValueError(f"measures.py: {self.column!r} joins the family but is never judged (no per-case value)")
+
+    def split(self, view: str) -> str:
+        """The split whose cases this measure is taken on in `view`."""
+        return VIEWS[view]["long" if self.long_cases else "cases"]
+
+    def views(self) -> list[str]:
+        """The views it is shown in: every view with a per-case value, else the validation view only."""
+        return list(VIEWS) if self.case_value else ["validation"]
+
+
+MEASURES = {
+    # a run's headline metrics (the main table); a claim names one as its `metric`
+    "accuracy": Measure("accuracy", "accuracy", open_question=True, headline=True),
+    "precision": Measure("precision", "precision", headline=True),
+    "recall": Measure("recall", "recall", headline=True),
+    "f1": Measure("f1", "f1", headline=True),
+    "roc_auc": Measure("roc_auc", family=False, headline=True),  # no per-case value here: per run, descriptive
+    # the paper's other measures
+    "false_positives_per_100": Measure("fp_per_100", "fp_per_100", range=(0.0, 100.0), share=0.01, written=(1, 1)),
+    "long_case_f1": Measure("long_case_f1", "f1", long_cases=True, written=(1, 2)),
+    "validation_loss": Measure("log_loss", family=False, range=(0.0, math.inf)),
+    "pvalue": Measure("accuracy", "accuracy", family=False),  # a one-sided test of the accuracy change
+    "relative_wall_time": Measure("time per step", benchmark=True, range=(-1.0, math.inf)),
+    "relative_peak_memory": Measure("peak memory", benchmark=True, range=(-1.0, math.inf)),
+}
+HEADLINE = [m.column for m in MEASURES.values() if m.headline]
+
+
+def of(claim: dict) -> Measure:
+    """A claim's measure: the one its `metric` names, else its `measure`; a one-line error naming the claim."""
+    name = claim.get("metric", claim["measure"])
+    if name not in MEASURES:
+        raise ValueError(f"{CLAIMS_FILE}: claim {claim.get('id')!r}: unknown measure {name!r} "
+                         f"(known: {', '.join(MEASURES)}; analysis/measures.py)")
+    return MEASURES[name]
+
+
+def by_claim(claims: dict) -> dict[str, Measure]:
+    """Each claim id's measure."""
+    return {c["id"]: of(c) for c in claims["claims"]}
