@@ -401,3 +401,6 @@ def test_the_measures_table_names_every_measure_of_the_papers_claims():
         measures.of({"id": "x", "kind": "effect", "measure": "mae"})
     with pytest.raises(ValueError, match="per-case value 'mae' is not one of stats.METRICS"):
         measures.Measure("mae", "mae")
+    assert measures.claim_on(claims.load_claims(), "long_case_f1")["id"] == "long_case_f1"  # 22_long_cases' subject
+    with pytest.raises(ValueError, match="claims on 'accuracy', expected one"):
+        measures.claim_on(claims.load_claims(), "accuracy")

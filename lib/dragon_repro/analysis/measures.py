@@ -81,3 +81,11 @@ def of(claim: dict) -> Measure:
 def by_claim(claims: dict) -> dict[str, Measure]:
     """Each claim id's measure."""
     return {c["id"]: of(c) for c in claims["claims"]}
+
+
+def claim_on(claims: dict, name: str) -> dict:
+    """The paper's one claim on the measure `name` (a notebook's subject)."""
+    found = [c for c in claims["claims"] if of(c) is MEASURES[name]]
+    if len(found) != 1:
+        raise ValueError(f"{CLAIMS_FILE}: {len(found)} claims on {name!r}, expected one")
+    return found[0]
