@@ -10,9 +10,10 @@ metric's linearisation, `stats.case_values`), its variance from the design's var
 between cases, interaction) on S - 1 degrees of freedom (`stats.crossed_estimate`): valid at 3 seeds, where
 resampling 3 seeds is not.
 
-One family. Every judged row sits under one Bonferroni correction, named in its CI column: the Task101 metric
-effects, the open question's Task102 steps, and, where they are judged, the levels (the paper's model only) and the
-costs (a GPU benchmark only). Bonferroni rather than Holm: it gives simultaneous intervals, so the same comparison
+One family. Every judged comparison sits once under one Bonferroni correction, named in its CI column: the Task101
+effects whose measure joins it (analysis/measures.py), the open question's Task102 steps (the accuracy steps; their
+Task101 rows are the claims' own), and, where they are judged, the levels (the paper's model only) and the costs (a
+GPU benchmark only). Bonferroni rather than Holm: it gives simultaneous intervals, so the same comparison
 shows the same interval wherever it appears (here and in the open question).
 
 The paper's own uncertainty. Its design is assumed, with the reason, in config/paper_claims.yaml (`paper_design`):

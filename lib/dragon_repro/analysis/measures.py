@@ -16,25 +16,18 @@ CLAIMS_FILE = "config/paper_claims.yaml"
 
 @dataclass(frozen=True)
 class Measure:
-    """One measure. `column`: each run's value in run_frames.metrics_frame (a cost's `measure` in
-    bench.relative_costs). `case_value`: the stats.case_values whose mean over seeds x cases is judged on the judged
-    view; None: one value per run, shown on the validation view only, never judged. `long_cases`: only the cases over
-    the paper's 400 tokens (a view's long set). `benchmark`: its rows come from the benchmark, one per way of
-    batching. `family`: its judged rows join the Bonferroni family. `open_question`: its effects are asked again of
-    the other tasks (claims.transfer_table). `range`: what a value can take; intervals are cut to it. `share`: one
-    unit as a share of the cases, the forest plot's common axis (0.01: a count per 100 cases). `written`: a change as
-    the README writes it, times this and to so many digits (percentage points by default)."""
+    """One measure: what is computed, on which cases, how it is judged and how it is drawn."""
 
-    column: str
-    case_value: str | None = None
-    long_cases: bool = False
-    benchmark: bool = False
-    family: bool = True
-    open_question: bool = False
-    headline: bool = False
-    range: tuple[float, float] = (0.0, 1.0)
-    share: float = 1.0
-    written: tuple[float, int] = (100, 1)
+    column: str  # each run's value in run_frames.metrics_frame (a cost's `measure` in bench.relative_costs)
+    case_value: str | None = None  # stats.case_values' name, judged over seeds x cases; None: per run, descriptive
+    long_cases: bool = False  # only the cases over the paper's 400 tokens (a view's long set)
+    benchmark: bool = False  # its rows come from the benchmark, one per way of batching
+    family: bool = True  # its judged rows join the Bonferroni family
+    open_question: bool = False  # its effects are asked again of Task102 (claims.transfer_table)
+    headline: bool = False  # one of a run's headline metrics (the main table)
+    range: tuple[float, float] = (0.0, 1.0)  # what a value can take; intervals are cut to it
+    share: float = 1.0  # one unit as a share of the cases, the forest plot's axis (0.01: a count per 100 cases)
+    written: tuple[float, int] = (100, 1)  # a change as the README writes it: times this, to so many digits
 
     def __post_init__(self):
         if self.case_value is not None and self.case_value not in stats.METRICS:
