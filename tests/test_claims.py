@@ -404,3 +404,17 @@ def test_the_measures_table_names_every_measure_of_the_papers_claims():
     assert measures.claim_on(claims.load_claims(), "long_case_f1")["id"] == "long_case_f1"  # 22_long_cases' subject
     with pytest.raises(ValueError, match="claims on 'accuracy', expected one"):
         measures.claim_on(claims.load_claims(), "accuracy")
+
+
+def test_the_forest_draws_each_change_as_a_share_of_the_cases_by_its_measure_not_its_claim_id():
+    from dragon_repro.presentation import plots
+    paper = claims.load_claims()
+    renamed = paper | {"claims": [c | {"id": "fp_drop"} if c["id"] == "false_positives" else c
+                                  for c in paper["claims"]]}
+    verdicts = claims.verdict_table(ladder_runs(), renamed)
+    fp = verdicts[(verdicts.claim == "fp_drop") & (verdicts.view == claims.JUDGED_VIEW)].ours.iloc[0]
+    assert fp < -10  # per 100 cases
+    fig = plots.verdict_forest(verdicts, "title", renamed)
+    low, high = fig.axes[0].get_xlim()
+    assert -1 < low < fp / 100 < high < 1  # drawn as a rate beside the accuracy changes
+    plots.plt.close(fig)
