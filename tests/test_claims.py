@@ -5,7 +5,7 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from dragon_repro.analysis import claims, paper_claims, stats
+from dragon_repro.analysis import claims, measures, paper_claims, stats
 from dragon_repro.experiments.records import Run
 from dragon_repro.tasks.metrics import LONG_CASE_TOKENS, classification_metrics, metrics_by_length
 
@@ -353,3 +353,68 @@ def test_each_verdict_word_has_its_own_colour_in_the_forest_plot():
     from dragon_repro.presentation.plots import FOREST_COLOURS
     words = {v.removesuffix(stats.WITHIN_NOISE) for v in stats.VERDICTS} | {"different model", "different hardware"}
     assert words <= set(FOREST_COLOURS) and len(set(FOREST_COLOURS.values())) == len(FOREST_COLOURS)
+
+
+# ---------------------------------------------------------------- one table of measures
+
+def _with(paper, *extra):
+    return paper | {"claims": paper["claims"] + list(extra)}
+
+
+@pytest.mark.parametrize("name", list(measures.MEASURES))
+def test_a_claim_on_any_measure_in_the_table_runs_through_the_verdicts(name):
+    measure, paper = measures.MEASURES[name], claims.load_claims()
+    kind = "pvalue" if name == "pvalue" else "effect"
+    claim = {"id": "new_claim", "kind": kind, "from": "baseline", "to": "optimized", "value": 0.001,
+             **({"measure": "metric", "metric": name} if measure.headline else {"measure": name})}
+    table = claims.verdict_table(ladder_runs(), _with(paper, claim), gpu_costs()).set_index("claim").loc[["new_claim"]]
+    judged = table[table.view == claims.JUDGED_VIEW]
+    if measure.benchmark:  # from the benchmark, a row per way of batching
+        assert list(table.view) == ["padded", "length-aware", "exact"] and table.ours.notna().all()
+    elif measure.case_value:  # judged on fresh cases (the long set for long cases)
+        assert len(judged) == 1 and judged.ours.notna().all() and judged.n_seeds.iloc[0] == 10
+    else:  # one value per run (roc_auc crashed 00_verdicts, stats.METRICS did not know it): shown, not judged
+        assert list(table.view) == ["validation"] and table.verdict.iloc[0] == "descriptive"
+        assert table.ours.notna().all()
+
+
+def test_a_claim_enters_the_family_once_and_only_accuracy_steps_are_asked_again_of_task102():
+    paper, runs = claims.load_claims(), ladder_runs()
+    f1_step = {"id": "f1_step", "kind": "effect", "measure": "metric", "metric": "f1", "from": "baseline",
+               "to": "optimized", "value": 0.1, "text": "F1 step"}
+    accuracy_step = f1_step | {"id": "accuracy_step", "metric": "accuracy"}
+    size = claims.family_size(runs, paper)
+    assert claims.family_size(runs, _with(paper, f1_step)) == size + 1  # not also as an open-question step
+    # an accuracy step is one comparison on Task101 and one on Task102 (its Task101 open-question row is its own)
+    assert claims.family_size(runs, _with(paper, accuracy_step)) == size + 2
+    task102 = [fake_multiclass_run(e, s, 0.5) for e in ("baseline", "optimized") for s in range(3)]
+    transfer = claims.transfer_table({"Task102": task102, "Task101": runs}, _with(paper, f1_step, accuracy_step))
+    assert set(transfer.claim) == {c["id"] for c in claims.open_question_steps(paper)} | {"accuracy_step"}
+    row = transfer.set_index(["task", "claim"]).loc[("Task102", "accuracy_step")]
+    assert f"Bonferroni over {size + 3} judged rows" in row.ci_method
+
+
+def test_the_measures_table_names_every_measure_of_the_papers_claims():
+    for claim in claims.load_claims()["claims"]:
+        assert measures.of(claim) is measures.MEASURES[claim.get("metric", claim["measure"])]
+    with pytest.raises(ValueError, match=r"^config/paper_claims.yaml: claim 'x': unknown measure 'mae' \(known: "):
+        measures.of({"id": "x", "kind": "effect", "measure": "mae"})
+    with pytest.raises(ValueError, match="per-case value 'mae' is not one of stats.METRICS"):
+        measures.Measure("mae", "mae")
+    assert measures.claim_on(claims.load_claims(), "long_case_f1")["id"] == "long_case_f1"  # 22_long_cases' subject
+    with pytest.raises(ValueError, match="claims on 'accuracy', expected one"):
+        measures.claim_on(claims.load_claims(), "accuracy")
+
+
+def test_the_forest_draws_each_change_as_a_share_of_the_cases_by_its_measure_not_its_claim_id():
+    from dragon_repro.presentation import plots
+    paper = claims.load_claims()
+    renamed = paper | {"claims": [c | {"id": "fp_drop"} if c["id"] == "false_positives" else c
+                                  for c in paper["claims"]]}
+    verdicts = claims.verdict_table(ladder_runs(), renamed)
+    fp = verdicts[(verdicts.claim == "fp_drop") & (verdicts.view == claims.JUDGED_VIEW)].ours.iloc[0]
+    assert fp < -10  # per 100 cases
+    fig = plots.verdict_forest(verdicts, "title", renamed)
+    low, high = fig.axes[0].get_xlim()
+    assert -1 < low < fp / 100 < high < 1  # drawn as a rate beside the accuracy changes
+    plots.plt.close(fig)

@@ -10,9 +10,10 @@ metric's linearisation, `stats.case_values`), its variance from the design's var
 between cases, interaction) on S - 1 degrees of freedom (`stats.crossed_estimate`): valid at 3 seeds, where
 resampling 3 seeds is not.
 
-One family. Every judged row sits under one Bonferroni correction, named in its CI column: the Task101 metric
-effects, the open question's Task102 steps, and, where they are judged, the levels (the paper's model only) and the
-costs (a GPU benchmark only). Bonferroni rather than Holm: it gives simultaneous intervals, so the same comparison
+One family. Every judged comparison sits once under one Bonferroni correction, named in its CI column: the Task101
+effects whose measure joins it (analysis/measures.py), the open question's Task102 steps (the accuracy steps; their
+Task101 rows are the claims' own), and, where they are judged, the levels (the paper's model only) and the costs (a
+GPU benchmark only). Bonferroni rather than Holm: it gives simultaneous intervals, so the same comparison
 shows the same interval wherever it appears (here and in the open question).
 
 The paper's own uncertainty. Its design is assumed, with the reason, in config/paper_claims.yaml (`paper_design`):
@@ -68,15 +69,11 @@ from sklearn.metrics import roc_auc_score
 from ..experiments.records import Run
 from ..tasks.data import EVALUATION_SIZES
 from ..tasks.metrics import LONG_CASE_TOKENS
-from . import stats
+from . import measures, stats
+from .measures import JUDGED_VIEW, VIEWS
 from .paper_claims import load_claims
 from .run_frames import metrics_frame, paired_predictions, per_seed, prediction_matrix, seeds_of
 
-# The judged view first: fresh cases (and the long-case set), then the paper's 100 validation cases (descriptive).
-VIEWS = {"fresh": {"cases": "fresh", "long": "long"}, "validation": {"cases": "validation", "long": "validation"}}
-JUDGED_VIEW = "fresh"
-COST_MEASURES = {"relative_wall_time": "time per step", "relative_peak_memory": "peak memory"}  # bench.relative_costs
-RUN_MEASURES = ("validation_loss",)  # one value per run
 MIN_SEEDS = 3
 MIN_LONG_CASES = 20
 STAND_IN = " (stand-in model)"
@@ -85,9 +82,6 @@ NOT_JUDGED = ("too few seeds", "not testable", "different model", "different har
 ALPHA = 0.05
 POWER = 0.8
 SIGNIFICANCE_TEST = "one-sided t of the seeds x cases estimate in the claimed direction, every seed together"
-# The range each measure can take (a change: the difference of two such values); intervals are cut to it.
-RANGES = {"accuracy": (0.0, 1.0), "precision": (0.0, 1.0), "recall": (0.0, 1.0), "f1": (0.0, 1.0),
-          "fp_per_100": (0.0, 100.0)}
 VALIDATION_LONG = "validation long cases"  # a claim's design: the long cases among the paper's 100 (paper_claims.yaml)
 STABLE_SHARE = 0.8
 STABILITY_DRAWS = 10  # per axis: 10 shifts x 10 variances
@@ -105,18 +99,24 @@ def uses_paper_model(runs: list[Run], claims: dict) -> bool:
 
 
 def open_question_steps(claims: dict) -> list[dict]:
-    """The paper's accuracy steps, asked again of Task102 (`transfer_table`)."""
-    return [c for c in claims["claims"] if c["kind"] == "effect" and c["measure"] == "metric"]
+    """The paper's steps whose measure is asked again of Task102 (its accuracy steps; `transfer_table`)."""
+    return [c for c in claims["claims"] if c["kind"] == "effect" and measures.of(c).open_question]
 
 
 def family_size(runs: list[Run], claims: dict, costs: pd.DataFrame | None = None) -> int:
-    """How many rows are judged together: the metric effects, the open question's steps, the levels on the paper's
-    model, and the cost rows of a GPU benchmark on the real architecture."""
-    effects = [c for c in claims["claims"] if c["kind"] == "effect" and c["measure"] not in COST_MEASURES]
-    levels = [c for c in claims["claims"] if c["kind"] == "level" and c["measure"] not in RUN_MEASURES]
-    judged_costs = 0 if costs is None else int(sum(_costs_judged(r) for r in costs.itertuples()))
-    return (len(effects) + len(open_question_steps(claims)) + judged_costs
-            + (len(levels) if uses_paper_model(runs, claims) else 0))
+    """How many comparisons are judged together, each once: the claims' effects on Task101 (and their levels on the
+    paper's model) whose measure joins the family, each open-question step on Task102 (its Task101 row is the
+    claim's own), and the cost rows of a GPU benchmark on the real architecture."""
+    paper_model = uses_paper_model(runs, claims)
+    judged = [c for c in claims["claims"] if measures.of(c).family and not measures.of(c).benchmark
+              and (c["kind"] == "effect" or c["kind"] == "level" and paper_model)]
+    return len(judged) + len(open_question_steps(claims)) + _judged_cost_rows(claims, costs)
+
+
+def _judged_cost_rows(claims: dict, costs: pd.DataFrame | None) -> int:
+    """How many benchmark rows the cost claims are judged on."""
+    claimed = {measures.of(c).column for c in claims["claims"] if measures.of(c).benchmark}
+    return 0 if costs is None else int(sum(_costs_judged(r) for r in costs.itertuples() if r.measure in claimed))
 
 
 def family_confidence(size: int) -> float:
@@ -129,14 +129,10 @@ def _configs(claim: dict) -> list[str]:
     return [claim["config"]] if claim["kind"] == "level" else [claim["from"], claim["to"]]
 
 
-def _metric(claim: dict) -> str:
-    return {"metric": claim.get("metric"), "false_positives_per_100": "fp_per_100", "long_case_f1": "f1"}[claim["measure"]]
-
-
 def _matrices(claim: dict, runs: list[Run], split: str, seeds: list[int]) -> list[pd.DataFrame]:
     """Each config's predictions on the split (a column per seed), the long-case claim's cut to long cases."""
     matrices = [prediction_matrix(runs, c, split, seeds) for c in _configs(claim)]
-    if claim["measure"] == "long_case_f1":  # only the cases over the paper's 400 tokens
+    if measures.of(claim).long_cases:  # only the cases over the paper's 400 tokens
         keep = matrices[0]["n_tokens"] > LONG_CASE_TOKENS
         matrices = [m[keep] for m in matrices]
     return matrices
@@ -145,13 +141,14 @@ def _matrices(claim: dict, runs: list[Run], split: str, seeds: list[int]) -> lis
 def case_value_matrix(claim: dict, matrices: list[pd.DataFrame], seeds: list[int]) -> np.ndarray:
     """Seeds x cases: each run's per-case values of the claim's metric, the later config's minus the earlier's."""
     y = matrices[0]["label"].to_numpy()
-    values = [np.array([stats.case_values(y, m[s].to_numpy(), _metric(claim)) for s in seeds]) for m in matrices]
+    value = measures.of(claim).case_value
+    values = [np.array([stats.case_values(y, m[s].to_numpy(), value) for s in seeds]) for m in matrices]
     return values[-1] - (values[0] if len(values) == 2 else 0)
 
 
 def measure_range(claim: dict) -> tuple[float, float]:
     """What the claim's measure can take: a level's range, or the differences of two values in it for an effect."""
-    low, high = RANGES[_metric(claim)]
+    low, high = measures.of(claim).range
     return (low, high) if claim["kind"] == "level" else (low - high, high - low)
 
 
@@ -223,7 +220,7 @@ def _power(claim: dict, ours: stats.CrossedEstimate, confidence: float, split: s
 def _fresh_estimate(claim: dict, runs: list[Run], seeds: list[int], confidence: float, paper_model: bool,
                     design: dict) -> dict:
     """The judged view: the crossed design's estimate, verdict, power and stability."""
-    split = VIEWS[JUDGED_VIEW]["long" if claim["measure"] == "long_case_f1" else "cases"]
+    split = measures.of(claim).split(JUDGED_VIEW)
     matrices = _matrices(claim, runs, split, seeds)
     n_cases = len(matrices[0])
     row = {"n_cases": n_cases, "ci_method": f"seeds x cases variance components, t on S - 1 df, {100 * confidence:.4g}% "
@@ -238,38 +235,37 @@ def _fresh_estimate(claim: dict, runs: list[Run], seeds: list[int], confidence: 
     if len(seeds) >= MIN_SEEDS and (claim["kind"] == "effect" or paper_model):
         share = stability(claim, values, confidence, paper_model, judged["verdict"], design)
         row |= {"stability": share, "fragile": share < STABLE_SHARE}
-    if claim["measure"] == "long_case_f1":
-        row |= _long_set(claim, runs, matrices, seeds)
+    if measures.of(claim).long_cases:
+        row |= _long_set(claim, runs, matrices, seeds, split)
     return row
 
 
-def _long_set(claim: dict, runs: list[Run], matrices: list[pd.DataFrame], seeds: list[int]) -> dict:
+def _long_set(claim: dict, runs: list[Run], matrices: list[pd.DataFrame], seeds: list[int], split: str) -> dict:
     """Beside long-case F1: accuracy and AUC on the long cases, mean over seeds per config, and a caveat where the
     earlier config's long-set accuracy is at chance (its 95% interval holds 0.5)."""
     y = matrices[0]["label"].to_numpy()
     accuracy = [np.mean([(m[s].to_numpy() == y).mean() for s in seeds]) for m in matrices]
-    auc = [np.mean([_long_auc(runs, config, s) for s in seeds]) for config in _configs(claim)]
+    auc = [np.mean([_long_auc(runs, config, s, split) for s in seeds]) for config in _configs(claim)]
     start = stats.crossed_estimate(np.array([stats.case_values(y, matrices[0][s].to_numpy(), "accuracy")
                                              for s in seeds])).interval(0.95)
     return {"beside": f"long-set accuracy {accuracy[0]:.3f} → {accuracy[-1]:.3f}, AUC {auc[0]:.3f} → {auc[-1]:.3f}",
             "caveat": NEAR_CHANCE if start[0] <= 0.5 <= start[1] else ""}
 
 
-def _long_auc(runs: list[Run], experiment: str, seed: int) -> float:
+def _long_auc(runs: list[Run], experiment: str, seed: int, split: str) -> float:
     run = next(r for r in runs if r.config["experiment"] == experiment and r.config["seed"] == seed)
-    cases = run.predictions[(run.predictions.split == VIEWS[JUDGED_VIEW]["long"])
+    cases = run.predictions[(run.predictions.split == split)
                             & (run.predictions.n_tokens > LONG_CASE_TOKENS)]
     return roc_auc_score(cases.label.astype(int), cases.probability) if cases.label.nunique() == 2 else np.nan
 
 
 def _descriptive(claim: dict, metrics: pd.DataFrame, seeds: list[int]) -> dict:
     """The validation view: the per-seed metric (its own split's cases), mean with a t interval over seeds."""
-    column = {"metric": claim.get("metric"), "false_positives_per_100": "fp_per_100",
-              "long_case_f1": "long_case_f1", "validation_loss": "log_loss"}[claim["measure"]]
-    values = [per_seed(metrics, c, "validation", column).reindex(seeds) for c in _configs(claim)]
+    measure = measures.of(claim)
+    values = [per_seed(metrics, c, "validation", measure.column).reindex(seeds) for c in _configs(claim)]
     per_run = values[-1] - (values[0] if len(values) == 2 else 0)
     rows = metrics[(metrics.split == "validation") & metrics.experiment.isin(_configs(claim))]
-    n_cases = int(rows["n_long" if claim["measure"] == "long_case_f1" else "n"].max())
+    n_cases = int(rows["n_long" if measure.long_cases else "n"].max())
     summary = stats.seed_summary(per_run.dropna()) if per_run.notna().any() else None
     return {"ours": summary.mean if summary else np.nan, "ci_low": summary.low if summary else np.nan,
             "ci_high": summary.high if summary else np.nan, "n_cases": n_cases, "verdict": "descriptive",
@@ -284,8 +280,8 @@ def _significance(claim: dict, runs: list[Run], view: dict) -> dict:
     if len(pairs) < 2:
         return {"ours": np.nan, "ci_low": np.nan, "ci_high": np.nan, "n_cases": len(pairs[0][1]) if pairs else 0,
                 "verdict": "too few seeds", "ci_method": SIGNIFICANCE_TEST}
-    values = np.array([stats.case_values(y, b, "accuracy") - stats.case_values(y, a, "accuracy")
-                       for _, y, a, b in pairs])
+    value = measures.of(claim).case_value
+    values = np.array([stats.case_values(y, b, value) - stats.case_values(y, a, value) for _, y, a, b in pairs])
     if view["cases"] == VIEWS[JUDGED_VIEW]["cases"]:
         ours, method = stats.crossed_estimate(values), SIGNIFICANCE_TEST
         better, worse = stats.one_sided_pvalue(ours, 1), stats.one_sided_pvalue(ours, -1)
@@ -307,14 +303,14 @@ def _estimate(claim: dict, runs: list[Run], metrics: pd.DataFrame, view_name: st
         row = _significance(claim, runs, VIEWS[view_name])
         if view_name != JUDGED_VIEW:
             row["verdict"] = "descriptive"
-    elif view_name != JUDGED_VIEW or claim["measure"] in RUN_MEASURES:
+    elif view_name != JUDGED_VIEW or measures.of(claim).case_value is None:
         row = _descriptive(claim, metrics, seeds)
     else:
         row = _fresh_estimate(claim, runs, seeds, confidence, paper_model, paper_design(claim, claims, metrics))
     row["n_seeds"] = len(seeds)
     if len(seeds) < MIN_SEEDS and row.get("verdict") != "descriptive":
         row["verdict"] = "too few seeds"
-    elif claim["measure"] == "long_case_f1" and row["n_cases"] < MIN_LONG_CASES:
+    elif measures.of(claim).long_cases and row["n_cases"] < MIN_LONG_CASES:
         row["verdict"] = "not testable"
     return row
 
@@ -339,7 +335,7 @@ def _cost_rows(claim: dict, costs: pd.DataFrame | None, confidence: float) -> li
     if costs is None:
         return [{"view": "benchmark", "ours": np.nan, "ci_low": np.nan, "ci_high": np.nan, "verdict": "not run"}]
     rows = []
-    for r in costs[costs.measure == COST_MEASURES[claim["measure"]]].itertuples():
+    for r in costs[costs.measure == measures.of(claim).column].itertuples():
         judged = _costs_judged(r)
         verdict = (stats.effect_verdict(r.ci_low, r.ci_high, claim["value"]) if judged else
                    "different hardware" if r.real_architecture else "different model")
@@ -365,12 +361,13 @@ def verdict_table(runs: list[Run], claims: dict | None = None, costs: pd.DataFra
     for claim in claims["claims"]:
         base = {"claim": claim["id"], "text": claim.get("text", claim["id"].replace("_", " ")),
                 "kind": claim["kind"], "paper": claim["value"]}
-        if claim["measure"] in COST_MEASURES:
+        measure = measures.of(claim)
+        if measure.benchmark:
             rows += [base | {"selection_biased": False} | row for row in _cost_rows(claim, costs, confidence)]
             continue
-        for view in ["validation"] if claim["measure"] in RUN_MEASURES else list(VIEWS):
+        for view in measure.views():
             row = base | {"view": view, "selection_biased": _selection_biased(claim, runs, view)}
-            if set(_configs(claim)) <= experiments and VIEWS[view]["cases"] in set(metrics.split):
+            if set(_configs(claim)) <= experiments and measure.split(view) in set(metrics.split):
                 row |= _estimate(claim, runs, metrics, view, confidence, paper_model, claims)
                 if claim["kind"] == "level" and not paper_model:
                     row["verdict"] = "different model"

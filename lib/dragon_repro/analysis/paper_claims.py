@@ -8,6 +8,7 @@ import pandas as pd
 import yaml
 
 from ..paths import CONFIG_DIR
+from . import measures
 
 
 def load_claims(path: Path = CONFIG_DIR / "paper_claims.yaml") -> dict:
@@ -23,8 +24,8 @@ def implied_accuracy(precision: float, recall: float, false_positives: float, n:
 
 def paper_levels(claims: dict) -> pd.DataFrame:
     """The paper's levels per (experiment, measure): `paper` from the claims, `paper_ladder` from its ladder figure."""
-    levels = pd.DataFrame([{"experiment": c["config"], "measure": c["metric"], "paper": c["value"]}
-                           for c in claims["claims"] if c["kind"] == "level" and c["measure"] == "metric"],
+    levels = pd.DataFrame([{"experiment": c["config"], "measure": measures.of(c).column, "paper": c["value"]}
+                           for c in claims["claims"] if c["kind"] == "level" and measures.of(c).headline],
                           columns=["experiment", "measure", "paper"])
     ladder = pd.DataFrame([{"experiment": e, "measure": "accuracy", "paper_ladder": v}
                            for e, v in claims.get("ladder_accuracy", {}).items()],

@@ -7,9 +7,9 @@ import pandas as pd
 from ..experiments.plan import Plan
 from ..experiments.records import Run
 from ..tasks.metrics import long_bucket
-from . import stats
+from . import measures, stats
 
-METRICS = ["accuracy", "precision", "recall", "f1", "roc_auc"]
+METRICS = measures.HEADLINE  # the main table's columns
 
 
 def describe(plan: Plan, runs: list[Run]) -> str:

@@ -25,7 +25,7 @@ from statsmodels.stats.multitest import multipletests
 from statsmodels.stats.power import NormalIndPower
 from statsmodels.stats.proportion import proportion_confint
 
-METRICS = ("accuracy", "precision", "recall", "f1", "fp_per_100")
+METRICS = ("accuracy", "precision", "recall", "f1", "fp_per_100")  # the per-case values here (measures.MEASURES)
 
 
 @dataclass(frozen=True)

@@ -7,7 +7,9 @@ import matplotlib.pyplot as plt
 import numpy as np
 import seaborn as sns
 
+from ..analysis import measures
 from ..analysis.dataset_tables import LENGTH_MARKS
+from ..analysis.paper_claims import load_claims
 from ..analysis.stats import WITHIN_NOISE
 
 PAPER_STYLE = {"color": "black", "marker": "*", "s": 140, "zorder": 5, "label": "paper (claimed)"}
@@ -174,17 +176,19 @@ FOREST_COLOURS = {"supported": "#1b7837", "as claimed": "#00441b", "larger than 
                   "different model": "#4575b4", "different hardware": "#762a83"}
 
 
-def verdict_forest(verdicts, title: str):
+def verdict_forest(verdicts, title: str, claims: dict | None = None):
     """One row per judged-view claim: our estimate with its family interval (coloured by verdict) beside the paper's
-    value with its implied interval (black), effects and costs as changes (false positives per 100 as a rate) on
-    the left, levels on the right; `title` names the model and the hardware."""
-    rows = verdicts[verdicts.view.isin(["fresh", "padded", "length-aware", "exact"]) & verdicts.ours.notna()
-                    & (verdicts.kind != "pvalue")]
+    value with its implied interval (black), effects and costs as changes (each measure as a share of the cases,
+    measures.Measure.share: false positives per 100 as a rate) on the left, levels on the right; `title` names the
+    model and the hardware."""
+    descriptive = set(measures.VIEWS) - {measures.JUDGED_VIEW}  # the other rows: judged view, benchmark
+    rows = verdicts[~verdicts.view.isin(descriptive) & verdicts.ours.notna() & (verdicts.kind != "pvalue")]
+    share = {claim: measure.share for claim, measure in measures.by_claim(claims or load_claims()).items()}
     panels = {"change (effects, costs)": rows[rows.kind != "level"], "level": rows[rows.kind == "level"]}
     fig, axes = plt.subplots(1, 2, figsize=(12, 0.42 * max(len(p) for p in panels.values()) + 1.8),
                              gridspec_kw={"width_ratios": [3, 2]})
     for ax, (label, panel) in zip(axes, panels.items()):
-        scale = np.where(panel.claim == "false_positives", 0.01, 1.0)
+        scale = panel.claim.map(share).to_numpy(float)
         y = np.arange(len(panel))[::-1]
         for column, style in (("ours", "o"), ("paper", "D")):
             low, high = (("ci_low", "ci_high") if column == "ours" else ("paper_low", "paper_high"))

@@ -14,7 +14,8 @@ from pathlib import Path
 import pandas as pd
 
 from .. import paths
-from ..analysis import claims
+from ..analysis import claims, measures
+from ..analysis.paper_claims import load_claims
 
 README = paths.ROOT / "README.md"
 PROFILES = ("cpu", "transfer")  # the profiles whose committed outputs the README reads
@@ -79,15 +80,6 @@ def _markdown(frame: pd.DataFrame) -> str:
     return "\n".join(lines + ["| " + " | ".join(map(str, row)) + " |" for row in frame.itertuples(index=False)])
 
 
-# Effects in accuracy are shown in points, others as they are measured; scale and digits per claim.
-UNITS = {"false_positives": (1, 1), "long_case_f1": (1, 2)}
-
-
-def _effect(row) -> str:
-    scale, digits = UNITS.get(row["claim"], (100, 1))
-    return "" if pd.isna(row["ours"]) else _interval(row, scale, digits)
-
-
 # ---------------------------------------------------------------- the blocks
 
 VERDICT_COLUMNS = ["claim", "text", "kind", "paper", "view", "ours", "ci_low", "ci_high", "n_seeds", "direction",
@@ -104,17 +96,19 @@ def verdicts(outputs: Outputs) -> str:
     word follows from and what would decide it."""
     frame = outputs.table("cpu", "verdicts", VERDICT_COLUMNS)
     rows = frame[(frame.view == "fresh") & frame.kind.isin(["effect", "pvalue"])]
+    written = {claim: m.written for claim, m in measures.by_claim(load_claims()).items()}  # accuracy in points
     table = pd.DataFrame({
-        "claim (paper)": [f"{r.text} ({_signed(r.paper, *UNITS.get(r.claim, (100, 1)))})" if r.kind == "effect"
+        "claim (paper)": [f"{r.text} ({_signed(r.paper, *written[r.claim])})" if r.kind == "effect"
                           else r.text for r in rows.itertuples()],
-        "ours [CI]": [_effect(r) if r["kind"] == "effect" else f"p = {r['ours']:.4f}" for _, r in rows.iterrows()],
+        "ours [CI]": [("" if pd.isna(r["ours"]) else _interval(r, *written[r["claim"]])) if r["kind"] == "effect"
+                      else f"p = {r['ours']:.4f}" for _, r in rows.iterrows()],
         "seeds": rows.n_seeds.map("{:.0f}".format),
         "direction": rows.direction.map(_text),
         "claimed size": rows.claimed_size.map(_text),
         "ours vs replication interval": rows.paper_noise.map(_text),
         "verdict": [r.verdict + (", *fragile*" if pd.notna(r.fragile) and bool(r.fragile) else "")
                     + (f"; {r.caveat}" if pd.notna(r.caveat) else "") for r in rows.itertuples()],
-        "detectable effect": [_signed(r.detectable, *UNITS.get(r.claim, (100, 1))).lstrip("+")
+        "detectable effect": [_signed(r.detectable, *written[r.claim]).lstrip("+")
                               if pd.notna(r.detectable) else "" for r in rows.itertuples()],
         "to detect the claim": rows.to_detect_claim.map(_text),
         "to tell ours from 0": rows.to_tell_ours_from_0.map(_text),
