@@ -65,6 +65,8 @@ def _signed(x: float, scale: float = 1.0, digits: int = 1) -> str:
 def _interval(row, scale: float = 1.0, digits: int = 1, signed: bool = True, percent: bool = False) -> str:
     unit = "%" if percent else ""
     fmt = (lambda x: _signed(x, scale, digits) + unit) if signed else (lambda x: f"{x * scale:.{digits}f}{unit}")
+    if pd.isna(row["ours"]):  # nothing measured (a step not run): a blank cell
+        return ""
     estimate = fmt(row["ours"])
     return estimate if pd.isna(row["ci_low"]) else f"{estimate} [{fmt(row['ci_low'])}, {fmt(row['ci_high'])}]"
 
@@ -100,8 +102,8 @@ def verdicts(outputs: Outputs) -> str:
     table = pd.DataFrame({
         "claim (paper)": [f"{r.text} ({_signed(r.paper, *written[r.claim])})" if r.kind == "effect"
                           else r.text for r in rows.itertuples()],
-        "ours [CI]": [("" if pd.isna(r["ours"]) else _interval(r, *written[r["claim"]])) if r["kind"] == "effect"
-                      else f"p = {r['ours']:.4f}" for _, r in rows.iterrows()],
+        "ours [CI]": [_interval(r, *written[r["claim"]]) if r["kind"] == "effect" else f"p = {r['ours']:.4f}"
+                      for _, r in rows.iterrows()],
         "seeds": rows.n_seeds.map("{:.0f}".format),
         "direction": rows.direction.map(_text),
         "claimed size": rows.claimed_size.map(_text),
