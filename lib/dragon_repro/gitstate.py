@@ -5,9 +5,12 @@ import subprocess
 from .paths import ROOT
 
 
+def git(*args: str) -> str | None:
+    """A git command's output in the repository, or None where git cannot answer (no git, not a clone)."""
+    result = subprocess.run(["git", "-C", str(ROOT), *args], capture_output=True, text=True)
+    return result.stdout.strip() if result.returncode == 0 else None
+
+
 def git_state() -> dict:
-    def git(*args):
-        result = subprocess.run(["git", "-C", str(ROOT), *args], capture_output=True, text=True)
-        return result.stdout.strip() if result.returncode == 0 else None
     status = git("status", "--porcelain", "--untracked-files=no")
     return {"git_sha": git("rev-parse", "HEAD"), "git_dirty": bool(status) if status is not None else None}

@@ -7,7 +7,6 @@ around the blocks is written by hand."""
 
 import json
 import re
-import subprocess
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -16,6 +15,7 @@ import pandas as pd
 from .. import paths
 from ..analysis import claims, measures
 from ..analysis.paper_claims import load_claims
+from ..gitstate import git
 
 README = paths.ROOT / "README.md"
 PROFILES = ("cpu", "transfer")  # the profiles whose committed outputs the README reads
@@ -64,9 +64,9 @@ def _signed(x: float, scale: float = 1.0, digits: int = 1) -> str:
 
 def _interval(row, scale: float = 1.0, digits: int = 1, signed: bool = True, percent: bool = False) -> str:
     unit = "%" if percent else ""
-    fmt = (lambda x: _signed(x, scale, digits) + unit) if signed else (lambda x: f"{x * scale:.{digits}f}{unit}")
     if pd.isna(row["ours"]):  # nothing measured (a step not run): a blank cell
         return ""
+    fmt = (lambda x: _signed(x, scale, digits) + unit) if signed else (lambda x: f"{x * scale:.{digits}f}{unit}")
     estimate = fmt(row["ours"])
     return estimate if pd.isna(row["ci_low"]) else f"{estimate} [{fmt(row['ci_low'])}, {fmt(row['ci_high'])}]"
 
@@ -144,11 +144,10 @@ def store(outputs: Outputs) -> str:
 
 def _tracked(*folders: Path) -> list[Path]:
     """The files git tracks under `folders`, or a one-line error where git cannot list them."""
-    listing = subprocess.run(["git", "-C", str(paths.ROOT), "ls-files", "-z", "--", *map(str, folders)],
-                             capture_output=True, text=True)
-    if listing.returncode != 0:
-        raise ValueError(f"{paths.ROOT}: git cannot list the committed store ({listing.stderr.strip()})")
-    return [paths.ROOT / name for name in listing.stdout.split("\0") if name]
+    listing = git("ls-files", "-z", "--", *map(str, folders))
+    if listing is None:
+        raise ValueError(f"{paths.ROOT}: git cannot list the committed store (the README counts it from git)")
+    return [paths.ROOT / name for name in listing.split("\0") if name]
 
 
 def levels(outputs: Outputs) -> str:
@@ -305,9 +304,10 @@ def pins(outputs: Outputs) -> str:
         f"{libraries.get('onednn', 'oneDNN ?')}; {record.get('rounds', '?')} rounds)")
 
 
-BLOCKS = {"verdicts": verdicts, "answer": answer, "levels": levels, "transfer": transfer, "transfer-levels": transfer_levels,
-          "reference-points": reference_points, "run-phases": run_phases, "regeneration": regeneration, "store": store,
-          "efficiency": efficiency, "epochs": epochs, "loop-vs-trainer": loop_vs_trainer, "pins": pins}
+BLOCKS = {"verdicts": verdicts, "answer": answer, "levels": levels, "transfer": transfer,
+          "transfer-levels": transfer_levels, "reference-points": reference_points, "run-phases": run_phases,
+          "regeneration": regeneration, "store": store, "efficiency": efficiency, "epochs": epochs,
+          "loop-vs-trainer": loop_vs_trainer, "pins": pins}
 
 
 # ---------------------------------------------------------------- the README
