@@ -340,6 +340,16 @@ def test_git_tracks_the_run_store_but_never_weights():
     assert sum(p.stat().st_size for p in committed) < 20_000_000  # the store stays well under 20 MB
 
 
+@pytest.mark.parametrize("profile", ["cpu", "transfer"])
+def test_every_run_of_a_committed_profile_ships_under_this_checkouts_key(profile):
+    """A fresh clone trains nothing: a change to what decides a run (RESULT_CODE, the lock, a profile's settings)
+    lands with its regenerated store, and every stored run's files still hash to its seal."""
+    plan = resolve_plan(profile)
+    missing = [f"{r.config.experiment} seed {r.config.seed}" for r in plan.runs if not r.done]
+    assert missing == [], f"not in the store under this checkout's keys (./run_all.sh --profile {profile}): {missing}"
+    assert all(runs.load_run(r.path).provenance["code_version"] for r in plan.runs)
+
+
 def test_a_stored_configs_generated_task_folder_is_this_checkouts_own(monkeypatch, tmp_path):
     from dragon_repro import __main__
     monkeypatch.setattr(data, "ensure_task", lambda name: tmp_path / name)  # (generated here on first use)
